@@ -1,0 +1,2 @@
+//! Decoder throughput benchmark (filled by the framing change).
+fn main() {}

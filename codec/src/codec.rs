@@ -1,0 +1,1 @@
+//! The `Codec` trait: typed message <-> bytes.

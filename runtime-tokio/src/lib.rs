@@ -1,0 +1,4 @@
+//! ferrule-tokio: the tokio adapter for ferrule.
+//!
+//! Empty until the async API issue (issue 4): it will implement the `Runtime`
+//! trait of ferrule-core with tokio's sockets, timers and spawn, and nothing else.
