@@ -1,0 +1,1 @@
+//! Keepalive and ping-abuse policy (see the keepalive change).
