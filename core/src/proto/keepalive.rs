@@ -1,1 +1,0 @@
-//! Keepalive and ping-abuse policy (see the keepalive change).
