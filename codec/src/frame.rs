@@ -47,6 +47,12 @@ pub const FLAG_WEB_TRAILERS: u8 = 0x80;
 /// grpc-go, grpc-java and grpc-core.
 pub const DEFAULT_MAX_RECEIVE_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
 
+/// The most a [`MessageDecoder`] reserves for a message spanning chunks on
+/// the word of its header alone; a longer message (possible only with a
+/// raised limit) grows its buffer as its bytes arrive. With the default limit
+/// every message is reserved at once, in full.
+const MAX_EAGER_RESERVE: usize = DEFAULT_MAX_RECEIVE_MESSAGE_SIZE;
+
 /// The send limit a new [`MessageEncoder`] enforces: none beyond what the
 /// 32-bit length prefix can carry.
 pub const DEFAULT_MAX_SEND_MESSAGE_SIZE: usize = usize::MAX;
@@ -261,7 +267,9 @@ struct PendingFrame {
 /// - **No copy when possible.** A message that lies wholly in one pushed chunk
 ///   is handed out as a slice of that chunk (it keeps the chunk's allocation
 ///   alive). Only a message that spans chunks is assembled, into a buffer
-///   allocated once at the size its header announces.
+///   allocated once at the size its header announces (for messages over
+///   4 MiB, possible only with a raised limit, the buffer grows as bytes
+///   arrive instead, so a bare header cannot commit gigabytes).
 /// - **Limits first.** The max message size is checked against the header
 ///   before any of the message is buffered or copied.
 /// - **Sticky errors.** After an error every method returning a `Result`
@@ -548,9 +556,10 @@ impl MessageDecoder {
                 self.queued -= len;
                 return Ok(self.chunks.pop_front());
             }
-            // The body spans chunks: reserve it whole, once.
+            // The body spans chunks: reserve it whole, once (up to a cap,
+            // so that a 5-byte header cannot commit more memory than that).
             self.assembly
-                .try_reserve_exact(len)
+                .try_reserve_exact(len.min(MAX_EAGER_RESERVE))
                 .map_err(|_| FrameError::AllocationFailed { len })?;
         }
         self.assemble(len)
@@ -562,6 +571,10 @@ impl MessageDecoder {
             let Some(front) = self.chunks.front_mut() else {
                 return Ok(None);
             };
+            let incoming = need.min(front.len());
+            if self.assembly.capacity() - self.assembly.len() < incoming {
+                grow_assembly(&mut self.assembly, incoming, len)?;
+            }
             if front.len() <= need {
                 self.assembly.extend_from_slice(front);
                 self.queued -= front.len();
@@ -611,6 +624,21 @@ impl MessageDecoder {
         }
         Ok(())
     }
+}
+
+/// Makes room for `incoming` more bytes of a `len`-byte body that is
+/// larger than [`MAX_EAGER_RESERVE`]: geometric growth, so the copies stay
+/// amortized, capped at `len`, so the final buffer is exact.
+#[cold]
+fn grow_assembly(assembly: &mut Vec<u8>, incoming: usize, len: usize) -> Result<(), FrameError> {
+    let used = assembly.len();
+    let target = used
+        .saturating_add(incoming)
+        .max(assembly.capacity().saturating_mul(2))
+        .min(len);
+    assembly
+        .try_reserve_exact(target.saturating_sub(used))
+        .map_err(|_| FrameError::AllocationFailed { len })
 }
 
 /// Validates a header against the flags allowed and the size limit.
@@ -1345,6 +1373,26 @@ mod tests {
         let msg = decoder.next_message().unwrap().unwrap();
         assert_eq!((msg.compressed, &msg.data[..]), (true, &b"0123456789"[..]));
         assert!(!points_into(&msg.data, &a) && !points_into(&msg.data, &b));
+        assert_eq!(decoder.buffered_len(), 0);
+        assert_eq!(decoder.finish(), Ok(()));
+    }
+
+    #[test]
+    fn a_bare_header_commits_at_most_the_eager_cap() {
+        let len = MAX_EAGER_RESERVE + 1000;
+        let body: Vec<u8> = (0..len).map(|i| i as u8).collect();
+        let input = framed(0, &body);
+        let mut decoder = MessageDecoder::new().with_max_message_size(usize::MAX);
+        decoder.push(Bytes::copy_from_slice(&input[..HEADER_LEN + 1]));
+        assert_eq!(decoder.next_message(), Ok(None));
+        assert_eq!(decoder.assembly.capacity(), MAX_EAGER_RESERVE);
+        for chunk in input[HEADER_LEN + 1..].chunks(64 * 1024) {
+            decoder.push(Bytes::copy_from_slice(chunk));
+            if let Some(msg) = decoder.next_message().unwrap() {
+                assert_eq!(msg.data, body);
+            }
+            assert!(decoder.assembly.capacity() <= len);
+        }
         assert_eq!(decoder.buffered_len(), 0);
         assert_eq!(decoder.finish(), Ok(()));
     }
