@@ -49,7 +49,10 @@ impl Status {
     ///     grpc-go: details written for another error must not be attached to
     ///     this one;
     ///   - otherwise the bytes are kept as [`Status::details`]. The message is
-    ///     `grpc-message`'s, not the one inside the details.
+    ///     `grpc-message`'s, not the one inside the details. When the code is
+    ///     out of range and becomes `UNKNOWN`, the details are re-encoded with
+    ///     code `UNKNOWN` too (dropping any fields this decoder does not know),
+    ///     so the status stays consistent if it is passed on.
     pub fn from_header_values(
         grpc_status: &[u8],
         grpc_message: Option<&[u8]>,
@@ -63,11 +66,9 @@ impl Status {
             Err(err) if message.is_empty() => return Status::from(err),
             Err(err) => return Status::unknown(format!("{err}; grpc-message: {message}")),
         };
-        let details = grpc_status_details.unwrap_or_default();
-        let details = if details.is_empty() {
-            details
-        } else {
-            match RpcStatus::decode(&details) {
+        let details = match grpc_status_details.filter(|bytes| !bytes.is_empty()) {
+            None => Bytes::new(),
+            Some(bytes) => match RpcStatus::decode(&bytes) {
                 Err(_) => Bytes::new(),
                 Ok(rpc) if rpc.code != code => {
                     return Status::internal(format!(
@@ -76,8 +77,13 @@ impl Status {
                         rpc.code.as_i32(),
                     ));
                 }
-                Ok(_) => details,
-            }
+                // The code becomes UNKNOWN below; the details must say so too.
+                Ok(mut rpc) if !code.is_known() => {
+                    rpc.code = Code::UNKNOWN;
+                    rpc.to_bytes()
+                }
+                Ok(_) => bytes,
+            },
         };
         let status = if code.is_known() {
             Status::new(code, message)
@@ -225,13 +231,14 @@ mod tests {
                     "grpc-status-details-bin mismatch: grpc-status is 14, details say 5, grpc-message: \"later\"",
                 ),
             ),
-            // Out-of-range codes are compared before being normalized.
+            // Out-of-range codes are compared before being normalized, and the
+            // details follow the normalization.
             (
                 b"42",
                 None,
                 Some(details(Code::from_i32(42))),
                 Status::unknown("grpc-status 42 is not a code gRPC defines")
-                    .with_details(details(Code::from_i32(42))),
+                    .with_details(details(Code::UNKNOWN)),
             ),
         ];
         for (grpc_status, grpc_message, grpc_status_details, expected) in cases {
@@ -317,7 +324,14 @@ mod tests {
             grpc_message.as_deref(),
             details.map(Bytes::from),
         );
-        // What reaches the application is always a code the spec names.
-        status.code().is_known()
+        // What reaches the application is always a code the spec names, and
+        // passing it on delivers the same status.
+        let values = status.to_header_values();
+        let passed_on = Status::from_header_values(
+            values.grpc_status.as_bytes(),
+            values.grpc_message.as_deref().map(str::as_bytes),
+            values.grpc_status_details,
+        );
+        status.code().is_known() && passed_on == status
     }
 }
