@@ -51,13 +51,13 @@ mod error;
 mod key;
 mod map;
 
-pub use base64::{InvalidBase64, decode_binary_value, encode_binary_value};
-pub use error::{MetadataError, ValueProblem};
-pub use key::{is_binary_key, is_reserved, is_valid_key};
-/// Escapes peer-supplied names for error messages (also used by `compression`).
-pub(crate) use key::key_text;
 /// Strips HTTP's optional whitespace (also used by `compression`).
 pub(crate) use self::base64::trim_whitespace;
+pub use base64::{InvalidBase64, decode_binary_value, encode_binary_value};
+pub use error::{MetadataError, ValueProblem};
+/// Escapes peer-supplied names for error messages (also used by `compression`).
+pub(crate) use key::key_text;
+pub use key::{is_binary_key, is_reserved, is_valid_key};
 pub use map::{GetAll, GetAllBin, Iter, Keys, MetadataMap, MetadataValue, WireHeaders};
 
 #[cfg(test)]

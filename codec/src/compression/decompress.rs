@@ -21,7 +21,8 @@ use super::{CompressionError, Encoding};
 /// - [`CompressionError::LimitExceeded`] (`RESOURCE_EXHAUSTED`) when the
 ///   output is larger than `max_size`;
 /// - [`CompressionError::Corrupt`] (`INTERNAL`) for invalid, truncated or
-///   empty input and for bytes after the end of the stream;
+///   empty input, for bytes after the end of the stream, and for a zstd
+///   frame whose window is over the cap above;
 /// - [`CompressionError::NotEnabled`] when `encoding`'s feature is off.
 ///
 /// gzip input may hold several members, zstd input several frames (their

@@ -27,6 +27,11 @@ const COMPACT_THRESHOLD: usize = 1024;
 /// decoded from a header block costs a handful of allocations whatever its
 /// size. Removed bytes are reclaimed once they outweigh the live ones.
 ///
+/// Lookups are linear scans, which suits metadata: header lists are small
+/// and bounded by the engine. Adding a value is O(1) whatever a peer sends;
+/// each value costs a 40-byte index entry (on 64-bit targets) on top of its
+/// bytes, so an empty `-bin` piece (one `,` on the wire) is the worst case.
+///
 /// ```
 /// use ferrule_codec::metadata::{MetadataMap, MetadataError};
 ///
@@ -70,7 +75,7 @@ impl Span {
 
 #[derive(Clone, Copy, Debug)]
 struct Entry {
-    /// In `text`; entries of the same key share one span.
+    /// In `text`; consecutive entries of the same key share one span.
     key: Span,
     /// In `binary` if `binary`, else in `text`.
     value: Span,
@@ -223,14 +228,18 @@ impl MetadataMap {
         let before = self.entries.len();
         let mut dead_text = 0;
         let mut dead_binary = 0;
-        let mut key_len = 0;
+        let mut last_key = usize::MAX;
         let text = &self.text;
         self.entries.retain(|e| {
             let stored = text.get(e.key.start..e.key.end).unwrap_or_default();
             if !stored.eq_ignore_ascii_case(key) {
                 return true;
             }
-            key_len = e.key.len();
+            if e.key.start != last_key {
+                // A shared key span is counted once.
+                dead_text += e.key.len();
+                last_key = e.key.start;
+            }
             if e.binary {
                 dead_binary += e.value.len();
             } else {
@@ -240,7 +249,7 @@ impl MetadataMap {
         });
         let removed = before - self.entries.len();
         if removed > 0 {
-            self.dead_text += dead_text + key_len;
+            self.dead_text += dead_text;
             self.dead_binary += dead_binary;
             self.maybe_compact();
         }
@@ -414,9 +423,13 @@ impl MetadataMap {
     }
 
     /// The span of `key` in `text`, stored (lowercased) if no entry has it yet.
+    /// Only the last entry is checked, so a push costs O(1) whatever the
+    /// peer sends; repeated keys usually arrive together anyway.
     fn key_span(&mut self, key: &str) -> Span {
-        if let Some(e) = self.entries.iter().find(|e| self.key_matches(e, key)) {
-            return e.key;
+        if let Some(last) = self.entries.last()
+            && self.key_matches(last, key)
+        {
+            return last.key;
         }
         let start = self.text.len();
         self.text
@@ -469,6 +482,8 @@ impl MetadataMap {
         let mut index = 0;
         let mut dead_text = 0;
         let mut dead_binary = 0;
+        // The kept entry's key span stays live; a shared span is counted once.
+        let mut last_key = self.entries.get(first).map_or(usize::MAX, |e| e.key.start);
         let text = &self.text;
         self.entries.retain_mut(|e| {
             let i = index;
@@ -485,10 +500,13 @@ impl MetadataMap {
             if i == first {
                 e.value = span;
                 e.binary = binary;
-                true
-            } else {
-                false
+                return true;
             }
+            if e.key.start != last_key {
+                dead_text += e.key.len();
+                last_key = e.key.start;
+            }
+            false
         });
         self.dead_text += dead_text;
         self.dead_binary += dead_binary;
@@ -520,6 +538,43 @@ impl MetadataMap {
             };
             self.push(old.key_str(e), value);
         }
+    }
+}
+
+#[cfg(test)]
+impl MetadataMap {
+    /// Panics unless the buffers and the dead-byte counts agree with the entries.
+    pub(super) fn check_invariants(&self) {
+        let mut live_text = 0;
+        let mut live_binary = 0;
+        let mut previous: Option<&Entry> = None;
+        let mut span_starts = Vec::new();
+        for e in &self.entries {
+            assert!(e.key.start <= e.key.end && e.key.end <= self.text.len());
+            if previous.is_none_or(|p| p.key.start != e.key.start) {
+                live_text += e.key.len();
+                span_starts.push(e.key.start);
+            }
+            if e.binary {
+                assert!(e.value.start <= e.value.end && e.value.end <= self.binary.len());
+                live_binary += e.value.len();
+            } else {
+                assert!(e.value.start <= e.value.end && e.value.end <= self.text.len());
+                live_text += e.value.len();
+            }
+            assert_eq!(e.binary, is_binary_key(self.key_str(e).as_bytes()));
+            previous = Some(e);
+        }
+        assert_eq!(
+            live_text + self.dead_text,
+            self.text.len(),
+            "text accounting"
+        );
+        assert_eq!(
+            live_binary + self.dead_binary,
+            self.binary.len(),
+            "binary accounting"
+        );
     }
 }
 
@@ -670,13 +725,12 @@ impl<'a> Iterator for Keys<'a> {
         while let Some(e) = entries.get(self.next) {
             let i = self.next;
             self.next += 1;
-            // Entries of one key share a span, so the first is the one whose
-            // span starts nowhere earlier.
+            let key = self.map.key_str(e);
             let seen = entries
                 .get(..i)
                 .unwrap_or_default()
                 .iter()
-                .any(|p| p.key.start == e.key.start);
+                .any(|p| self.map.key_str(p) == key);
             if !seen {
                 return Some(self.map.key_str(e));
             }

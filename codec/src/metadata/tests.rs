@@ -99,6 +99,7 @@ fn repeated_replacement_does_not_grow_without_bound() {
     for _ in 0..1000 {
         md.insert("a", &big).unwrap();
         md.insert_bin("b-bin", &bytes).unwrap();
+        md.check_invariants();
     }
     assert_eq!(md.len(), 3);
     assert_eq!(md.get("keep"), Some("k"));
@@ -476,4 +477,82 @@ fn arbitrary_wire_input_never_panics_and_never_leaks_reserved(
             .all(|k| !is_reserved(k.as_bytes()) && is_valid_key(k.as_bytes())),
         Err(_) => true,
     }
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Append(UserEntry),
+    Insert(UserEntry),
+    Remove(usize),
+}
+
+impl Arbitrary for Op {
+    fn arbitrary(g: &mut Gen) -> Op {
+        match u8::arbitrary(g) % 3 {
+            0 => Op::Append(UserEntry::arbitrary(g)),
+            1 => Op::Insert(UserEntry::arbitrary(g)),
+            _ => Op::Remove(usize::arbitrary(g)),
+        }
+    }
+}
+
+/// The map against a plain list model, with buffer invariants after each step.
+#[quickcheck]
+fn operations_match_a_list_model(ops: Vec<Op>) -> bool {
+    let mut md = MetadataMap::new();
+    let mut model: Vec<UserEntry> = Vec::new();
+    for op in ops {
+        match op {
+            Op::Append(e) => {
+                match &e.value {
+                    UserValue::Ascii(v) => md.append(&e.key, v).unwrap(),
+                    UserValue::Binary(v) => md.append_bin(&e.key, v).unwrap(),
+                }
+                model.push(e);
+            }
+            Op::Insert(e) => {
+                match &e.value {
+                    UserValue::Ascii(v) => md.insert(&e.key, v).unwrap(),
+                    UserValue::Binary(v) => md.insert_bin(&e.key, v).unwrap(),
+                }
+                match model.iter().position(|m| m.key == e.key) {
+                    Some(first) => {
+                        let key = e.key.clone();
+                        model[first] = e;
+                        let mut i = 0;
+                        model.retain(|m| {
+                            i += 1;
+                            i - 1 == first || m.key != key
+                        });
+                    }
+                    None => model.push(e),
+                }
+            }
+            Op::Remove(pick) => {
+                let Some(victim) = model.get(pick % model.len().max(1)).map(|e| e.key.clone())
+                else {
+                    continue;
+                };
+                let before = model.len();
+                model.retain(|m| m.key != victim);
+                if md.remove(&victim) != before - model.len() {
+                    return false;
+                }
+            }
+        }
+        md.check_invariants();
+        if md != build(&model) {
+            return false;
+        }
+    }
+    true
+}
+
+#[test]
+fn many_distinct_keys_decode_in_linear_time() {
+    let names: Vec<String> = (0..50_000).map(|i| alloc::format!("k{i}")).collect();
+    let md =
+        MetadataMap::from_wire_headers(names.iter().map(|n| (n.as_bytes(), &b"v"[..]))).unwrap();
+    assert_eq!(md.len(), 50_000);
+    md.check_invariants();
 }
