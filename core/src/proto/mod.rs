@@ -1,3 +1,59 @@
 //! The sans-IO engine: gRPC server and client connections over h2.
+//!
+//! [`ServerConnection`] and [`ClientConnection`] each wrap an h2 connection
+//! and turn its HTTP/2 streams into gRPC calls. They never open a socket,
+//! spawn a task or read a clock:
+//!
+//! - **bytes in**: `handle_input(now, &[u8])` (or h2 reads an IO object given
+//!   to `with_io` when the caller calls `drive_io`);
+//! - **bytes out**: `poll_transmit(now, &mut [u8])`, bounded: when the caller
+//!   stops taking bytes, h2 stops writing, calls stop draining their send
+//!   queues, and `send_message` answers [`SendError::NotReady`];
+//! - **events**: `poll_event()` — new calls, readable/writable calls, headers,
+//!   final statuses, GOAWAY, connection closed;
+//! - **time**: `poll_timeout()` says when `handle_timeout(now)` is due
+//!   (deadlines, keepalive).
+//!
+//! Internally h2 is polled with flag-setting wakers: each call has a waker
+//! that queues the call's id when h2 wakes it, so a drive services only the
+//! calls something happened to.
+//!
+//! | module | concern |
+//! |---|---|
+//! | `server`, `client` | the connection types and their drive loops |
+//! | `stream` | a call's receive half (messages, flow control) and send half (queue, capacity) |
+//! | `headers` | request/response/trailer blocks, validation |
+//! | `message` | framing outgoing messages |
+//! | [`config`](Limits) | limits and settings |
+//! | `event`, `error` | what comes out |
+//! | `transport` | the in-memory byte pipe |
+//! | `wake`, `driver` | wakers, deadline queue, shared plumbing |
+//! | [`keepalive`] | PING policy, keepalive timers, frame sniffer |
 
+mod call_id;
+mod client;
+mod config;
+mod driver;
+mod error;
+mod event;
+mod headers;
 pub mod keepalive;
+mod message;
+mod server;
+mod stream;
+mod transport;
+mod wake;
+
+#[cfg(test)]
+mod tests;
+
+pub use call_id::CallId;
+pub use client::{CallOptions, ClientConnection};
+pub use config::{ClientConfig, Limits, ServerConfig};
+pub use error::{
+    CallError, ConnectionError, ErrorCode, Fault, RecvError, SendError, StartCallError,
+};
+pub use event::{ClientEvent, ServerEvent};
+pub use headers::RequestHead;
+pub use server::ServerConnection;
+pub use transport::MemoryTransport;

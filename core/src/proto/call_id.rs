@@ -1,0 +1,192 @@
+//! [`CallId`] and the generational slab that stores calls.
+
+use std::fmt;
+
+/// Names one call on one connection.
+///
+/// Opaque and cheap to copy. An id stays distinct from every other id the same
+/// connection hands out, even after its call ended and the slot was reused, so
+/// a stale id is recognised as "that call is over" rather than mistaken for a
+/// newer call.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallId {
+    index: u32,
+    generation: u32,
+}
+
+impl CallId {
+    pub(crate) const fn new(index: u32, generation: u32) -> CallId {
+        CallId { index, generation }
+    }
+}
+
+impl fmt::Debug for CallId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CallId({}v{})", self.index, self.generation)
+    }
+}
+
+impl fmt::Display for CallId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+#[derive(Debug)]
+struct Slot<T> {
+    generation: u32,
+    value: Option<T>,
+}
+
+/// A slab whose keys are [`CallId`]s: O(1) insert, lookup and removal, with
+/// stale ids detected by generation.
+#[derive(Debug)]
+pub(crate) struct CallSlab<T> {
+    slots: Vec<Slot<T>>,
+    free: Vec<u32>,
+    len: usize,
+}
+
+impl<T> Default for CallSlab<T> {
+    fn default() -> Self {
+        CallSlab {
+            slots: Vec::new(),
+            free: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<T> CallSlab<T> {
+    /// The id the next insertion will get.
+    pub(crate) fn next_id(&self) -> CallId {
+        match self.free.last() {
+            Some(&index) => {
+                let generation = self
+                    .slots
+                    .get(index as usize)
+                    .map_or(0, |slot| slot.generation);
+                CallId::new(index, generation)
+            }
+            None => CallId::new(u32::try_from(self.slots.len()).unwrap_or(u32::MAX), 0),
+        }
+    }
+
+    /// Inserts a value built from its id. Returns `None` only if 2^32 calls are
+    /// open at once.
+    pub(crate) fn insert_with(&mut self, make: impl FnOnce(CallId) -> T) -> Option<CallId> {
+        let id = self.next_id();
+        match self.free.pop() {
+            Some(index) => {
+                let slot = self.slots.get_mut(index as usize)?;
+                slot.value = Some(make(id));
+            }
+            None => {
+                if self.slots.len() >= u32::MAX as usize {
+                    return None;
+                }
+                self.slots.push(Slot {
+                    generation: 0,
+                    value: Some(make(id)),
+                });
+            }
+        }
+        self.len += 1;
+        Some(id)
+    }
+
+    pub(crate) fn get(&self, id: CallId) -> Option<&T> {
+        let slot = self.slots.get(id.index as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        slot.value.as_ref()
+    }
+
+    pub(crate) fn get_mut(&mut self, id: CallId) -> Option<&mut T> {
+        let slot = self.slots.get_mut(id.index as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        slot.value.as_mut()
+    }
+
+    pub(crate) fn remove(&mut self, id: CallId) -> Option<T> {
+        let slot = self.slots.get_mut(id.index as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        let value = slot.value.take()?;
+        // A slot whose generation would wrap is retired rather than reused, so
+        // an id is never handed out twice.
+        match slot.generation.checked_add(1) {
+            Some(next) => {
+                slot.generation = next;
+                self.free.push(id.index);
+            }
+            None => slot.generation = u32::MAX,
+        }
+        self.len -= 1;
+        Some(value)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The ids of all live calls (allocates; for rare sweeps, not the hot path).
+    pub(crate) fn ids(&self) -> Vec<CallId> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| slot.value.is_some())
+            .filter_map(|(index, slot)| {
+                Some(CallId::new(u32::try_from(index).ok()?, slot.generation))
+            })
+            .collect()
+    }
+
+    pub(crate) fn values(&self) -> impl Iterator<Item = &T> {
+        self.slots.iter().filter_map(|slot| slot.value.as_ref())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_ids_do_not_reach_new_calls() {
+        let mut slab = CallSlab::default();
+        let a = slab.insert_with(|id| (id, "a")).unwrap();
+        let b = slab.insert_with(|id| (id, "b")).unwrap();
+        assert_eq!(slab.get(a).unwrap(), &(a, "a"));
+        assert_eq!(slab.remove(a).unwrap().1, "a");
+        assert!(slab.get(a).is_none());
+        assert!(slab.remove(a).is_none());
+        let c = slab.insert_with(|id| (id, "c")).unwrap();
+        assert_ne!(a, c, "the reused slot has a new generation");
+        assert!(slab.get(a).is_none());
+        assert_eq!(slab.get(c).unwrap().1, "c");
+        assert_eq!(slab.len(), 2);
+        let mut ids = slab.ids();
+        ids.sort();
+        let mut expected = vec![b, c];
+        expected.sort();
+        assert_eq!(ids, expected);
+        assert_eq!(slab.values().count(), 2);
+    }
+
+    #[test]
+    fn forged_ids_are_rejected() {
+        let mut slab: CallSlab<u8> = CallSlab::default();
+        assert!(slab.get(CallId::new(5, 0)).is_none());
+        assert!(slab.get_mut(CallId::new(0, 3)).is_none());
+        assert!(slab.is_empty());
+    }
+}

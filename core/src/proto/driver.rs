@@ -1,0 +1,191 @@
+//! What server and client connections share: the wakers, the transport
+//! handle, the deadline queue, and the builders for h2.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+use std::task::Waker;
+use std::time::Instant;
+
+use super::call_id::CallId;
+use super::config::Limits;
+use super::transport::MemoryTransport;
+use super::wake::{CallWake, ConnWaker, ReadyQueue};
+
+/// How many rounds of "poll h2, service woken calls" one drive may take
+/// before yielding; the rest is picked up by the next drive.
+pub(crate) const MAX_DRIVE_ROUNDS: usize = 64;
+
+/// The connection-wide plumbing.
+#[derive(Debug)]
+pub(crate) struct Plumbing {
+    pub(crate) ready: Arc<ReadyQueue>,
+    pub(crate) ready_buf: Vec<CallId>,
+    pub(crate) conn_waker: Arc<ConnWaker>,
+    pub(crate) conn_waker_handle: Waker,
+    /// The in-memory transport, when the engine owns the IO.
+    pub(crate) memory: Option<MemoryTransport>,
+    /// The peer closed its sending side (`handle_eof`).
+    pub(crate) peer_eof: bool,
+    /// Work is left over (the drive hit its round limit, or a command changed
+    /// state): the next poll must drive.
+    pub(crate) dirty: bool,
+    /// The latest `now` the caller gave.
+    pub(crate) now: Instant,
+    pub(crate) deadlines: DeadlineQueue,
+}
+
+impl Plumbing {
+    pub(crate) fn new(memory: Option<MemoryTransport>, now: Instant) -> Plumbing {
+        let conn_waker = Arc::new(ConnWaker::default());
+        Plumbing {
+            ready: Arc::new(ReadyQueue::default()),
+            ready_buf: Vec::new(),
+            conn_waker_handle: Waker::from(Arc::clone(&conn_waker)),
+            conn_waker,
+            memory,
+            peer_eof: false,
+            dirty: true,
+            now,
+            deadlines: DeadlineQueue::default(),
+        }
+    }
+
+    /// Whether a drive has work: leftover rounds, a command changed state, h2
+    /// woke the connection, or a call was woken.
+    pub(crate) fn needs_drive(&self) -> bool {
+        self.dirty || self.conn_waker.is_woken() || !self.ready.is_empty()
+    }
+
+    /// A fresh waker for a new call.
+    pub(crate) fn call_wake(&self, id: CallId) -> CallWake {
+        CallWake::new(id, &self.ready)
+    }
+
+    /// Time only moves forward: an earlier `now` than one seen before is
+    /// treated as the later one.
+    pub(crate) fn advance(&mut self, now: Instant) -> Instant {
+        if now > self.now {
+            self.now = now;
+        }
+        self.now
+    }
+
+    /// Takes the ids of woken calls.
+    pub(crate) fn take_ready(&mut self) -> Vec<CallId> {
+        let mut ids = std::mem::take(&mut self.ready_buf);
+        self.ready.drain_into(&mut ids);
+        ids
+    }
+
+    /// Gives the id buffer back for reuse.
+    pub(crate) fn return_ready(&mut self, mut ids: Vec<CallId>) {
+        ids.clear();
+        self.ready_buf = ids;
+    }
+}
+
+/// Call deadlines, earliest first. Entries of calls that ended or changed
+/// deadline are skipped lazily when they surface.
+#[derive(Debug, Default)]
+pub(crate) struct DeadlineQueue {
+    heap: BinaryHeap<Reverse<(Instant, CallId)>>,
+}
+
+impl DeadlineQueue {
+    pub(crate) fn push(&mut self, at: Instant, call: CallId) {
+        self.heap.push(Reverse((at, call)));
+    }
+
+    /// The earliest deadline that may still be live.
+    pub(crate) fn peek(&self) -> Option<Instant> {
+        self.heap.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Pops one entry due at `now`.
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(Instant, CallId)> {
+        match self.heap.peek() {
+            Some(Reverse((at, _))) if *at <= now => self.heap.pop().map(|Reverse(e)| e),
+            _ => None,
+        }
+    }
+
+    /// Drops entries for which `live` says no, so the heap does not grow with
+    /// dead calls when deadlines are long.
+    pub(crate) fn prune(&mut self, live: impl Fn(CallId) -> bool) {
+        if self.heap.len() > 64 {
+            self.heap.retain(|Reverse((_, id))| live(*id));
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.heap.len()
+    }
+}
+
+/// h2's server builder from our limits.
+pub(crate) fn server_builder(limits: &Limits) -> h2::server::Builder {
+    let mut b = h2::server::Builder::new();
+    b.initial_window_size(limits.initial_stream_window)
+        .initial_connection_window_size(limits.initial_connection_window)
+        .max_frame_size(limits.max_frame_size)
+        .max_header_list_size(limits.max_header_list_size)
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .max_send_buffer_size(limits.max_send_buffer_per_call)
+        .max_concurrent_reset_streams(limits.max_concurrent_reset_streams)
+        .reset_stream_duration(limits.reset_stream_duration)
+        .max_pending_accept_reset_streams(limits.max_pending_accept_reset_streams)
+        .max_local_error_reset_streams(limits.max_local_error_reset_streams);
+    b
+}
+
+/// h2's client builder from our limits.
+pub(crate) fn client_builder(limits: &Limits) -> h2::client::Builder {
+    let mut b = h2::client::Builder::new();
+    b.initial_window_size(limits.initial_stream_window)
+        .initial_connection_window_size(limits.initial_connection_window)
+        .max_frame_size(limits.max_frame_size)
+        .max_header_list_size(limits.max_header_list_size)
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .max_send_buffer_size(limits.max_send_buffer_per_call)
+        .max_concurrent_reset_streams(limits.max_concurrent_reset_streams)
+        .reset_stream_duration(limits.reset_stream_duration)
+        .max_pending_accept_reset_streams(limits.max_pending_accept_reset_streams)
+        .max_local_error_reset_streams(limits.max_local_error_reset_streams)
+        .enable_push(false);
+    b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn deadlines_pop_in_order_and_only_when_due() {
+        let t0 = Instant::now();
+        let mut q = DeadlineQueue::default();
+        q.push(t0 + Duration::from_secs(3), CallId::new(3, 0));
+        q.push(t0 + Duration::from_secs(1), CallId::new(1, 0));
+        q.push(t0 + Duration::from_secs(2), CallId::new(2, 0));
+        assert_eq!(q.peek(), Some(t0 + Duration::from_secs(1)));
+        assert!(q.pop_due(t0).is_none());
+        let due: Vec<_> = std::iter::from_fn(|| q.pop_due(t0 + Duration::from_secs(2)))
+            .map(|(_, id)| id)
+            .collect();
+        assert_eq!(due, vec![CallId::new(1, 0), CallId::new(2, 0)]);
+        assert_eq!(q.len(), 1);
+    }
+
+    #[test]
+    fn time_never_goes_back() {
+        let t0 = Instant::now();
+        let mut p = Plumbing::new(None, t0 + Duration::from_secs(5));
+        assert_eq!(p.advance(t0), t0 + Duration::from_secs(5));
+        assert_eq!(
+            p.advance(t0 + Duration::from_secs(6)),
+            t0 + Duration::from_secs(6)
+        );
+    }
+}

@@ -1,0 +1,115 @@
+//! Events: what the engine tells the application, drained one at a time with
+//! `poll_event`.
+//!
+//! Call events name the call they concern, so an async layer can wake just
+//! the task waiting on it. `Readable` and `Writable` are edge-triggered: after
+//! `Readable`, read with `recv_message` until it answers
+//! [`RecvError::Blocked`](super::RecvError::Blocked) (or the end); the next
+//! `Readable` comes when more arrives. `Writable` comes once after
+//! `send_message` answered [`SendError::NotReady`](super::SendError::NotReady)
+//! and room appeared.
+
+use crate::Status;
+use crate::codec::metadata::MetadataMap;
+
+use super::call_id::CallId;
+use super::error::{ConnectionError, ErrorCode};
+use super::headers::RequestHead;
+
+/// An event of a [`ServerConnection`](super::ServerConnection).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ServerEvent {
+    /// A client started a call that passed validation. Route it by
+    /// [`RequestHead::path`]; answer with `send_headers`/`send_message`/
+    /// `finish`. (Requests that fail validation are answered by the engine
+    /// and never reported.)
+    NewCall {
+        /// The call.
+        call: CallId,
+        /// Its request headers.
+        request: Box<RequestHead>,
+    },
+    /// Messages, or the end of the client's stream, can be read with
+    /// `recv_message`.
+    Readable {
+        /// The call.
+        call: CallId,
+    },
+    /// `send_message` has room again after answering `NotReady`.
+    Writable {
+        /// The call.
+        call: CallId,
+    },
+    /// The call ended before the application finished it: the client
+    /// cancelled (`CANCELLED`), the deadline passed (`DEADLINE_EXCEEDED`; the
+    /// engine has already answered the client), the client broke the protocol
+    /// for this call, or the connection was lost (`UNAVAILABLE`). The call id
+    /// is stale afterwards; commands on it report that the call is closed.
+    Cancelled {
+        /// The call.
+        call: CallId,
+        /// Why.
+        status: Status,
+    },
+    /// The client sent GOAWAY: it starts no new calls on this connection.
+    GoAway {
+        /// The client's error code (`NO_ERROR` for a graceful close).
+        code: ErrorCode,
+    },
+    /// The connection is over. The last event; `None` for a clean close.
+    Closed {
+        /// Why, if not clean.
+        error: Option<ConnectionError>,
+    },
+}
+
+/// An event of a [`ClientConnection`](super::ClientConnection).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ClientEvent {
+    /// The response headers (initial metadata) arrived. Not reported for a
+    /// Trailers-Only response, whose metadata comes with `Finished`.
+    Headers {
+        /// The call.
+        call: CallId,
+        /// The server's initial metadata.
+        metadata: MetadataMap,
+    },
+    /// Messages can be read with `recv_message`.
+    Readable {
+        /// The call.
+        call: CallId,
+    },
+    /// `send_message` has room again after answering `NotReady`.
+    Writable {
+        /// The call.
+        call: CallId,
+    },
+    /// The call is over, with this status. Messages the server sent before its
+    /// trailers stay readable with `recv_message` until it answers `Ok(None)`;
+    /// then (or right away, if none are left) the id becomes stale. A failure
+    /// the client saw itself (deadline, reset, lost connection) discards unread
+    /// messages.
+    Finished {
+        /// The call.
+        call: CallId,
+        /// The outcome.
+        status: Status,
+        /// The server's trailing metadata (or a Trailers-Only response's
+        /// metadata).
+        trailers: MetadataMap,
+    },
+    /// The server sent GOAWAY: no new calls will be accepted on this
+    /// connection; calls it did not process finish with `UNAVAILABLE` and may
+    /// be retried elsewhere.
+    GoAway {
+        /// The server's error code (`NO_ERROR` for a graceful shutdown).
+        code: ErrorCode,
+    },
+    /// The connection is over. The last event; `None` for a clean close.
+    Closed {
+        /// Why, if not clean.
+        error: Option<ConnectionError>,
+    },
+}

@@ -1,0 +1,389 @@
+//! The two halves of a call's HTTP/2 stream, shared by server and client:
+//! [`Inbound`] turns DATA into messages and holds back flow-control capacity
+//! until the application takes them; [`Outbound`] queues framed messages and
+//! hands them to h2 only as h2 assigns send capacity.
+//!
+//! # Receive flow control
+//! Bytes are pulled from h2 as soon as they arrive (so h2's own buffer stays
+//! empty) but their capacity is released to the peer only when they are
+//! consumed: when the application takes the message they belong to, or, while
+//! no whole message is waiting, at once (the bytes of a message still arriving
+//! must be released, or a message larger than the window could never
+//! complete). So a call holds at most its window of unread whole messages plus
+//! one partial message (bounded by the max message size), and a peer that
+//! sends faster than the application reads is stopped by the window.
+//! Messages are decompressed when taken, not when received, so a compressed
+//! "bomb" never expands in the queue.
+
+use std::collections::VecDeque;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use h2::{RecvStream, SendStream};
+use http::HeaderMap;
+
+use crate::Status;
+use crate::codec::compression::{Encoding, decompress, message_encoding};
+use crate::codec::frame::{FrameError, MessageDecoder};
+
+/// The largest capacity request h2 takes without truncating (2^31 - 1).
+const MAX_RESERVE: usize = (1 << 31) - 1;
+
+/// A whole message waiting for the application.
+#[derive(Debug)]
+struct Queued {
+    data: Bytes,
+    compressed: bool,
+    /// Stream offset just past the message: taking it makes everything before
+    /// this consumed.
+    end: u64,
+}
+
+/// Why pulling from the stream stopped the call.
+#[derive(Debug)]
+pub(crate) enum InboundError {
+    /// h2 reported an error on the stream (a reset, a lost connection).
+    Stream(h2::Error),
+    /// The messages were malformed or too large.
+    Frame(FrameError),
+}
+
+/// The receiving half of a call.
+#[derive(Debug)]
+pub(crate) struct Inbound {
+    body: Option<RecvStream>,
+    decoder: MessageDecoder,
+    queue: VecDeque<Queued>,
+    /// Bytes pulled from h2 so far (the stream offset).
+    received: u64,
+    /// Bytes whose capacity was released back to the peer.
+    released: u64,
+    /// h2 reported the end of the data (trailers may follow).
+    data_done: bool,
+    /// The stream's trailers, once read (client side).
+    trailers: Option<HeaderMap>,
+    /// The whole receive side is over: data and trailers read.
+    finished: bool,
+    encoding: Encoding,
+    max_message_size: usize,
+}
+
+impl Inbound {
+    pub(crate) fn new(body: RecvStream, encoding: Encoding, max_message_size: usize) -> Inbound {
+        Inbound {
+            body: Some(body),
+            decoder: MessageDecoder::new().with_max_message_size(max_message_size),
+            queue: VecDeque::new(),
+            received: 0,
+            released: 0,
+            data_done: false,
+            trailers: None,
+            finished: false,
+            encoding,
+            max_message_size,
+        }
+    }
+
+    /// An inbound half with no stream: nothing will ever arrive.
+    pub(crate) fn closed() -> Inbound {
+        Inbound {
+            body: None,
+            decoder: MessageDecoder::new(),
+            queue: VecDeque::new(),
+            received: 0,
+            released: 0,
+            data_done: true,
+            trailers: None,
+            finished: true,
+            encoding: Encoding::Identity,
+            max_message_size: 0,
+        }
+    }
+
+    /// Pulls everything h2 has for this stream. Returns true if messages were
+    /// queued or the receive side finished (the application has something new
+    /// to read).
+    pub(crate) fn pull(&mut self, cx: &mut Context<'_>) -> Result<bool, InboundError> {
+        let Some(body) = self.body.as_mut() else {
+            return Ok(false);
+        };
+        let before = self.queue.len();
+        let was_finished = self.finished;
+        while !self.data_done {
+            match body.poll_data(cx) {
+                Poll::Ready(Some(Ok(chunk))) => {
+                    self.received = self.received.saturating_add(chunk.len() as u64);
+                    self.decoder.push(chunk);
+                    decode(&mut self.decoder, &mut self.queue, self.received)?;
+                }
+                Poll::Ready(Some(Err(err))) => return Err(InboundError::Stream(err)),
+                Poll::Ready(None) => {
+                    self.data_done = true;
+                    self.decoder.finish().map_err(InboundError::Frame)?;
+                }
+                Poll::Pending => break,
+            }
+        }
+        if self.data_done && !self.finished {
+            match body.poll_trailers(cx) {
+                Poll::Ready(Ok(trailers)) => {
+                    self.trailers = trailers;
+                    self.finished = true;
+                }
+                Poll::Ready(Err(err)) => return Err(InboundError::Stream(err)),
+                Poll::Pending => {}
+            }
+        }
+        self.release_unneeded();
+        Ok(self.queue.len() > before || (self.finished && !was_finished))
+    }
+
+    /// Releases capacity that no waiting message holds (see the module docs).
+    fn release_unneeded(&mut self) {
+        if self.queue.is_empty() {
+            self.release_to(self.received);
+        }
+    }
+
+    fn release_to(&mut self, offset: u64) {
+        let Some(amount) = offset.checked_sub(self.released) else {
+            return;
+        };
+        if amount == 0 {
+            return;
+        }
+        self.released = offset;
+        if let Some(body) = self.body.as_mut() {
+            // Fails only if the stream is gone, when the capacity no longer matters.
+            let _ = body
+                .flow_control()
+                .release_capacity(usize::try_from(amount).unwrap_or(usize::MAX));
+        }
+    }
+
+    /// Takes the next message: `None` if none is waiting. Releases its capacity
+    /// and decompresses it.
+    pub(crate) fn take(&mut self) -> Option<Result<Bytes, Status>> {
+        let next = self.queue.pop_front()?;
+        self.release_to(next.end);
+        self.release_unneeded();
+        Some(self.decode_payload(next.data, next.compressed))
+    }
+
+    fn decode_payload(&self, data: Bytes, compressed: bool) -> Result<Bytes, Status> {
+        match message_encoding(self.encoding, compressed)? {
+            Encoding::Identity => Ok(data),
+            encoding => {
+                let mut out = BytesMut::new();
+                decompress(encoding, &data, &mut out, self.max_message_size)?;
+                Ok(out.freeze())
+            }
+        }
+    }
+
+    /// Whether a message is waiting.
+    pub(crate) fn has_message(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
+    /// Whether the peer's side is over (data and trailers read) — messages may
+    /// still be waiting.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Takes the trailers the stream ended with.
+    pub(crate) fn take_trailers(&mut self) -> Option<HeaderMap> {
+        self.trailers.take()
+    }
+
+    /// Drops every waiting message and the stream handle.
+    pub(crate) fn discard(&mut self) {
+        self.queue.clear();
+        self.release_to(self.received);
+        self.body = None;
+        self.finished = true;
+        self.data_done = true;
+    }
+
+    /// Bytes held: waiting messages plus the partial one in the decoder.
+    pub(crate) fn buffered(&self) -> usize {
+        self.queue
+            .iter()
+            .fold(self.decoder.buffered_len(), |sum, q| {
+                sum.saturating_add(q.data.len())
+            })
+    }
+}
+
+/// Moves every whole message out of the decoder, noting where each ends in
+/// the stream (`received` bytes pushed so far).
+fn decode(
+    decoder: &mut MessageDecoder,
+    queue: &mut VecDeque<Queued>,
+    received: u64,
+) -> Result<(), InboundError> {
+    while let Some(message) = decoder.next_message().map_err(InboundError::Frame)? {
+        let end = received.saturating_sub(decoder.buffered_len() as u64);
+        queue.push_back(Queued {
+            data: message.data,
+            compressed: message.compressed,
+            end,
+        });
+    }
+    Ok(())
+}
+
+/// How the sending half ends once its queue is flushed.
+#[derive(Debug)]
+enum End {
+    /// Not decided yet.
+    Open,
+    /// END_STREAM on the last DATA frame (client half-close).
+    HalfClose,
+    /// Trailers (server finish).
+    Trailers(HeaderMap),
+    /// Sent.
+    Sent,
+}
+
+/// The sending half of a call.
+#[derive(Debug)]
+pub(crate) struct Outbound {
+    queue: VecDeque<Bytes>,
+    queued: usize,
+    limit: usize,
+    end: End,
+    /// `send_message` answered `NotReady`; report `Writable` when room appears.
+    blocked: bool,
+}
+
+impl Outbound {
+    pub(crate) fn new(limit: usize) -> Outbound {
+        Outbound {
+            queue: VecDeque::new(),
+            queued: 0,
+            limit,
+            end: End::Open,
+            blocked: false,
+        }
+    }
+
+    /// Whether a message would be accepted now. Records the refusal so that a
+    /// `Writable` edge follows.
+    pub(crate) fn check_ready(&mut self) -> bool {
+        if self.queued == 0 || self.queued < self.limit {
+            true
+        } else {
+            self.blocked = true;
+            false
+        }
+    }
+
+    /// Whether the application may still queue messages.
+    pub(crate) fn is_open(&self) -> bool {
+        matches!(self.end, End::Open)
+    }
+
+    pub(crate) fn push(&mut self, frame: Bytes) {
+        if frame.is_empty() {
+            return;
+        }
+        self.queued = self.queued.saturating_add(frame.len());
+        self.queue.push_back(frame);
+    }
+
+    /// Ends the stream with END_STREAM after the queue (half-close).
+    pub(crate) fn close(&mut self) {
+        if self.is_open() {
+            self.end = End::HalfClose;
+        }
+    }
+
+    /// Ends the stream with `trailers` after the queue.
+    pub(crate) fn finish(&mut self, trailers: HeaderMap) {
+        if self.is_open() {
+            self.end = End::Trailers(trailers);
+        }
+    }
+
+    /// Whether everything, end included, was handed to h2.
+    pub(crate) fn is_done(&self) -> bool {
+        matches!(self.end, End::Sent)
+    }
+
+    /// Bytes waiting for capacity.
+    pub(crate) fn buffered(&self) -> usize {
+        self.queued
+    }
+
+    /// Drops what is queued (the call ended).
+    pub(crate) fn discard(&mut self) {
+        self.queue.clear();
+        self.queued = 0;
+        self.end = End::Sent;
+        self.blocked = false;
+    }
+
+    /// Returns true once if `send_message` was refused and there is room now.
+    pub(crate) fn take_writable(&mut self) -> bool {
+        if self.blocked && self.is_open() && self.queued < self.limit {
+            self.blocked = false;
+            return true;
+        }
+        false
+    }
+
+    /// Hands h2 as much as its capacity allows, then the end of the stream if
+    /// the queue is empty. Returns how many DATA/trailer bytes were handed over.
+    pub(crate) fn flush(
+        &mut self,
+        stream: &mut SendStream<Bytes>,
+        cx: &mut Context<'_>,
+    ) -> Result<usize, h2::Error> {
+        let mut sent = 0usize;
+        loop {
+            if self.queue.is_empty() {
+                match std::mem::replace(&mut self.end, End::Sent) {
+                    End::Open => self.end = End::Open,
+                    End::HalfClose => stream.send_data(Bytes::new(), true)?,
+                    End::Trailers(trailers) => stream.send_trailers(trailers)?,
+                    End::Sent => {}
+                }
+                return Ok(sent);
+            }
+            let mut capacity = stream.capacity();
+            if capacity == 0 {
+                stream.reserve_capacity(self.queued.min(MAX_RESERVE));
+                capacity = stream.capacity();
+            }
+            if capacity == 0 {
+                match stream.poll_capacity(cx) {
+                    Poll::Ready(Some(Ok(_))) => continue,
+                    Poll::Ready(Some(Err(err))) => return Err(err),
+                    // The send side closed under us (a reset): the reset
+                    // itself is reported by the receive side or poll_reset.
+                    Poll::Ready(None) | Poll::Pending => return Ok(sent),
+                }
+            }
+            let Some(front) = self.queue.front_mut() else {
+                continue;
+            };
+            let chunk = if capacity >= front.len() {
+                let whole = std::mem::take(front);
+                self.queue.pop_front();
+                whole
+            } else {
+                front.split_to(capacity)
+            };
+            self.queued = self.queued.saturating_sub(chunk.len());
+            sent = sent.saturating_add(chunk.len());
+            let last = self.queue.is_empty() && matches!(self.end, End::HalfClose);
+            stream.send_data(chunk, last)?;
+            if last {
+                self.end = End::Sent;
+                return Ok(sent);
+            }
+        }
+    }
+}

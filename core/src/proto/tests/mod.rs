@@ -1,0 +1,8 @@
+//! Pair tests: a client engine and a server engine wired through memory, each
+//! behaviour run with whole transfers and with 1-byte chunks.
+
+#![allow(clippy::unwrap_used)]
+
+pub(crate) mod pair;
+
+mod rpc_kinds;

@@ -1,0 +1,106 @@
+//! The four RPC kinds, concurrency, message sizes.
+
+use bytes::Bytes;
+
+use super::pair::{Pair, pair_test};
+use crate::codec::metadata::MetadataMap;
+use crate::proto::CallOptions;
+use crate::{Code, Status};
+
+pair_test! {
+    fn unary_round_trip(chunking) {
+        let mut pair = Pair::new(chunking);
+        let (messages, status, _) = pair.unary("/echo.Echo/Say", b"hello", |server, call, head, request| {
+            assert_eq!(head.path(), "/echo.Echo/Say");
+            assert_eq!(request, vec![Bytes::from_static(b"hello")]);
+            server.send_message(call, Bytes::from_static(b"world")).unwrap();
+            server.finish(call, Status::ok(), &MetadataMap::new()).unwrap();
+        });
+        assert_eq!(messages, vec![Bytes::from_static(b"world")]);
+        assert_eq!(status.code(), Code::OK);
+        assert_eq!(pair.client.open_calls(), 0);
+        assert_eq!(pair.server.open_calls(), 0);
+    }
+}
+
+pair_test! {
+    fn trailers_only_error(chunking) {
+        let mut pair = Pair::new(chunking);
+        let (messages, status, trailers) = pair.unary("/a.B/C", b"x", |server, call, _, _| {
+            let mut md = MetadataMap::new();
+            md.insert("why", "because").unwrap();
+            server.finish(call, Status::not_found("no such thing"), &md).unwrap();
+        });
+        assert!(messages.is_empty());
+        assert_eq!(status, Status::not_found("no such thing"));
+        assert_eq!(trailers.get("why"), Some("because"));
+    }
+}
+
+pair_test! {
+    fn server_streaming(chunking) {
+        let mut pair = Pair::new(chunking);
+        let call = pair.start("/s.S/List", CallOptions::new());
+        pair.client.send_message(call, Bytes::from_static(b"q")).unwrap();
+        pair.client.close_send(call).unwrap();
+        let (sc, _) = pair.accept();
+        let (req, ended) = pair.server_recv_all(sc);
+        assert_eq!((req.len(), ended), (1, true));
+        for i in 0..10u8 {
+            pair.server.send_message(sc, Bytes::from(vec![i; usize::from(i)])).unwrap();
+            pair.drive();
+        }
+        pair.server.finish(sc, Status::ok(), &MetadataMap::new()).unwrap();
+        let (got, _) = pair.client_recv_all(call);
+        let (status, _) = pair.expect_finished(call);
+        assert_eq!(status.code(), Code::OK);
+        let expected: Vec<Bytes> = (0..10u8).map(|i| Bytes::from(vec![i; usize::from(i)])).collect();
+        assert_eq!(got, expected);
+    }
+}
+
+pair_test! {
+    fn client_streaming(chunking) {
+        let mut pair = Pair::new(chunking);
+        let call = pair.start("/s.S/Upload", CallOptions::new());
+        for i in 0..5u8 {
+            pair.client.send_message(call, Bytes::from(vec![i; 3])).unwrap();
+        }
+        pair.client.close_send(call).unwrap();
+        let (sc, _) = pair.accept();
+        let (got, ended) = pair.server_recv_all(sc);
+        assert!(ended);
+        assert_eq!(got.len(), 5);
+        pair.server.send_message(sc, Bytes::from_static(b"5")).unwrap();
+        pair.server.finish(sc, Status::ok(), &MetadataMap::new()).unwrap();
+        let (resp, _) = pair.client_recv_all(call);
+        assert_eq!(resp, vec![Bytes::from_static(b"5")]);
+        assert!(pair.expect_finished(call).0.is_ok());
+    }
+}
+
+pair_test! {
+    fn bidi_streaming_interleaved(chunking) {
+        let mut pair = Pair::new(chunking);
+        let call = pair.start("/s.S/Chat", CallOptions::new());
+        pair.client.send_message(call, Bytes::from_static(b"ping 0")).unwrap();
+        let (sc, _) = pair.accept();
+        for i in 0..5 {
+            let (got, ended) = pair.server_recv_all(sc);
+            assert_eq!(got, vec![Bytes::from(format!("ping {i}"))]);
+            assert!(!ended);
+            pair.server.send_message(sc, Bytes::from(format!("pong {i}"))).unwrap();
+            let (back, over) = pair.client_recv_all(call);
+            assert_eq!(back, vec![Bytes::from(format!("pong {i}"))]);
+            assert!(!over);
+            if i < 4 {
+                pair.client.send_message(call, Bytes::from(format!("ping {}", i + 1))).unwrap();
+            }
+        }
+        pair.client.close_send(call).unwrap();
+        let (_, ended) = pair.server_recv_all(sc);
+        assert!(ended);
+        pair.server.finish(sc, Status::ok(), &MetadataMap::new()).unwrap();
+        assert!(pair.expect_finished(call).0.is_ok());
+    }
+}

@@ -1,0 +1,348 @@
+//! The byte pipes between the engine and the outside world.
+//!
+//! h2 wants an IO object implementing tokio's [`AsyncRead`] and [`AsyncWrite`].
+//! [`MemoryTransport`] is the sans-IO one: a pair of in-memory buffers shared
+//! between the h2 connection (which owns one handle) and the engine (which keeps
+//! another), so that `handle_input` can append what arrived and
+//! `poll_transmit` can drain what h2 wrote. It never registers a waker: the
+//! engine re-polls h2 itself after every change it makes to a buffer.
+//!
+//! The outbound buffer is bounded: once it holds `outbound_limit` bytes, writes
+//! return `Pending`, h2 stops producing frames (and, since h2 only reads while it
+//! can write, stops reading), and the backpressure reaches the application as
+//! `SendError::NotReady`. The inbound buffer is not bounded here; the engine's
+//! `wants_input()` tells the caller when to stop feeding it.
+//!
+//! [`Staged`] wraps a caller's IO for the client: it accepts the 24-byte HTTP/2
+//! client preface without waiting, so that h2's client handshake (an `async fn`
+//! that only writes the preface) completes on its first poll and need not be
+//! boxed.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// The HTTP/2 client connection preface (RFC 9113, section 3.4).
+pub(crate) const CLIENT_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+#[derive(Debug, Default)]
+pub(crate) struct Pipe {
+    /// Bytes received from the peer that h2 has not read yet.
+    inbound: BytesMut,
+    /// The peer closed its sending side: once `inbound` is drained, reads see EOF.
+    inbound_eof: bool,
+    /// Bytes h2 wrote that the caller has not taken yet.
+    outbound: BytesMut,
+    outbound_limit: usize,
+    /// A write found `outbound` full; h2 must be polled again once it drains.
+    write_blocked: bool,
+    /// h2 shut the write side down (after a final GOAWAY).
+    write_shutdown: bool,
+}
+
+/// The in-memory transport handed to h2 (see the module docs).
+///
+/// Cloning yields another handle to the same buffers. Users never need to
+/// name it except as the default type parameter of the connection types.
+#[derive(Debug, Clone)]
+pub struct MemoryTransport {
+    pipe: Arc<Mutex<Pipe>>,
+}
+
+impl MemoryTransport {
+    pub(crate) fn new(outbound_limit: usize) -> MemoryTransport {
+        MemoryTransport {
+            pipe: Arc::new(Mutex::new(Pipe {
+                outbound_limit: outbound_limit.max(CLIENT_PREFACE.len()),
+                ..Pipe::default()
+            })),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Pipe> {
+        // The lock is only held inside these short, non-panicking methods, so
+        // poisoning cannot leave the buffers half-updated.
+        self.pipe.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Appends bytes received from the peer.
+    pub(crate) fn push_inbound(&self, data: &[u8]) {
+        self.lock().inbound.extend_from_slice(data);
+    }
+
+    /// Marks the peer's sending side closed.
+    pub(crate) fn close_inbound(&self) {
+        self.lock().inbound_eof = true;
+    }
+
+    /// Bytes received and not yet read by h2.
+    pub(crate) fn inbound_len(&self) -> usize {
+        self.lock().inbound.len()
+    }
+
+    /// Copies pending outbound bytes into `buf`; returns how many, and whether
+    /// a write had been refused for lack of room (so h2 must be polled again).
+    pub(crate) fn take_outbound(&self, buf: &mut [u8]) -> (usize, bool) {
+        let mut pipe = self.lock();
+        let n = pipe.outbound.len().min(buf.len());
+        if let (Some(dst), Some(src)) = (buf.get_mut(..n), pipe.outbound.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        pipe.outbound.advance(n);
+        let unblocked = pipe.write_blocked && n > 0;
+        if unblocked {
+            pipe.write_blocked = false;
+        }
+        (n, unblocked)
+    }
+
+    /// Takes all pending outbound bytes without copying them.
+    pub(crate) fn take_outbound_bytes(&self) -> (bytes::Bytes, bool) {
+        let mut pipe = self.lock();
+        let out = pipe.outbound.split().freeze();
+        let unblocked = pipe.write_blocked && !out.is_empty();
+        if unblocked {
+            pipe.write_blocked = false;
+        }
+        (out, unblocked)
+    }
+}
+
+impl AsyncRead for MemoryTransport {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let mut pipe = self.lock();
+        if pipe.inbound.is_empty() {
+            // EOF is an empty successful read; otherwise wait for handle_input.
+            return if pipe.inbound_eof {
+                Poll::Ready(Ok(()))
+            } else {
+                Poll::Pending
+            };
+        }
+        let n = pipe.inbound.len().min(buf.remaining());
+        if let Some(src) = pipe.inbound.get(..n) {
+            buf.put_slice(src);
+        }
+        pipe.inbound.advance(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for MemoryTransport {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let mut pipe = self.lock();
+        if pipe.write_shutdown {
+            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        }
+        let room = pipe.outbound_limit.saturating_sub(pipe.outbound.len());
+        if room == 0 {
+            pipe.write_blocked = true;
+            return Poll::Pending;
+        }
+        let n = room.min(data.len());
+        if let Some(src) = data.get(..n) {
+            pipe.outbound.extend_from_slice(src);
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Bytes are "on the wire" as soon as they are in `outbound`.
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.lock().write_shutdown = true;
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// A caller's IO with the client preface staged (see the module docs).
+#[derive(Debug)]
+pub(crate) struct Staged<T> {
+    io: T,
+    /// Preface bytes accepted but not yet written to `io`.
+    staged: BytesMut,
+    /// Whether the preface has been accepted; later writes go straight through.
+    preface_taken: bool,
+}
+
+impl<T> Staged<T> {
+    pub(crate) fn new(io: T) -> Staged<T> {
+        Staged {
+            io,
+            staged: BytesMut::new(),
+            preface_taken: false,
+        }
+    }
+}
+
+impl<T: AsyncWrite + Unpin> Staged<T> {
+    fn poll_write_staged(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.staged.is_empty() {
+            let n = std::task::ready!(Pin::new(&mut self.io).poll_write(cx, &self.staged))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.staged.advance(n.min(self.staged.len()));
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Staged<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Staged<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        if !this.preface_taken {
+            // h2's client handshake writes exactly the preface, then returns.
+            let want = CLIENT_PREFACE.len() - this.staged.len();
+            let n = want.min(data.len());
+            this.staged
+                .extend_from_slice(data.get(..n).unwrap_or_default());
+            if this.staged.len() == CLIENT_PREFACE.len() {
+                this.preface_taken = true;
+            }
+            return Poll::Ready(Ok(n));
+        }
+        std::task::ready!(this.poll_write_staged(cx))?;
+        Pin::new(&mut this.io).poll_write(cx, data)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        std::task::ready!(self.poll_write_staged(cx))?;
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        std::task::ready!(self.poll_write_staged(cx))?;
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::task::Waker;
+
+    fn cx() -> Context<'static> {
+        Context::from_waker(Waker::noop())
+    }
+
+    #[test]
+    fn reads_see_pending_then_data_then_eof() {
+        let t = MemoryTransport::new(64);
+        let mut reader = t.clone();
+        let mut storage = [0u8; 4];
+        let mut buf = ReadBuf::new(&mut storage);
+        assert!(
+            Pin::new(&mut reader)
+                .poll_read(&mut cx(), &mut buf)
+                .is_pending()
+        );
+        t.push_inbound(b"abcdef");
+        assert!(
+            Pin::new(&mut reader)
+                .poll_read(&mut cx(), &mut buf)
+                .is_ready()
+        );
+        assert_eq!(buf.filled(), b"abcd");
+        assert_eq!(t.inbound_len(), 2);
+        t.close_inbound();
+        let mut storage = [0u8; 4];
+        let mut buf = ReadBuf::new(&mut storage);
+        let _ = Pin::new(&mut reader).poll_read(&mut cx(), &mut buf);
+        assert_eq!(buf.filled(), b"ef");
+        let mut buf = ReadBuf::new(&mut storage);
+        assert!(matches!(
+            Pin::new(&mut reader).poll_read(&mut cx(), &mut buf),
+            Poll::Ready(Ok(()))
+        ));
+        assert!(buf.filled().is_empty(), "EOF is an empty read");
+    }
+
+    #[test]
+    fn writes_are_bounded_and_unblock_after_drain() {
+        let t = MemoryTransport::new(30);
+        let mut writer = t.clone();
+        let data = [7u8; 50];
+        let n = match Pin::new(&mut writer).poll_write(&mut cx(), &data) {
+            Poll::Ready(Ok(n)) => n,
+            other => panic!("unexpected {other:?}"),
+        };
+        assert_eq!(n, 30);
+        assert!(
+            Pin::new(&mut writer)
+                .poll_write(&mut cx(), &data)
+                .is_pending()
+        );
+        let mut out = [0u8; 10];
+        let (taken, unblocked) = t.take_outbound(&mut out);
+        assert_eq!((taken, unblocked), (10, true));
+        let (rest, unblocked) = t.take_outbound_bytes();
+        assert_eq!((rest.len(), unblocked), (20, false));
+    }
+
+    #[test]
+    fn staged_accepts_the_preface_without_io() {
+        // An IO whose writes always pend, like a socket with a full buffer.
+        struct Stuck;
+        impl AsyncRead for Stuck {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+                _: &mut ReadBuf<'_>,
+            ) -> Poll<io::Result<()>> {
+                Poll::Pending
+            }
+        }
+        impl AsyncWrite for Stuck {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+                _: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                Poll::Pending
+            }
+            fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Pending
+            }
+            fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Pending
+            }
+        }
+        let mut s = Staged::new(Stuck);
+        let r = Pin::new(&mut s).poll_write(&mut cx(), &CLIENT_PREFACE[..10]);
+        assert!(matches!(r, Poll::Ready(Ok(10))));
+        let r = Pin::new(&mut s).poll_write(&mut cx(), &CLIENT_PREFACE[10..]);
+        assert!(matches!(r, Poll::Ready(Ok(14))));
+        assert!(Pin::new(&mut s).poll_write(&mut cx(), b"x").is_pending());
+        assert!(Pin::new(&mut s).poll_flush(&mut cx()).is_pending());
+    }
+}
