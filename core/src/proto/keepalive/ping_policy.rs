@@ -67,8 +67,9 @@ pub enum PingVerdict {
 ///    (strictly less), the ping is a strike. The first ping on a connection
 ///    is never a strike.
 /// 3. Every ping, judged or not, becomes the "previous ping" for the next.
-/// 4. Once the strikes exceed `max_ping_strikes` the verdict is
-///    [`PingVerdict::TooManyPings`], and stays so for later pings.
+/// 4. While the strikes exceed `max_ping_strikes` the verdict is
+///    [`PingVerdict::TooManyPings`] (the connection should be closed at the
+///    first one; only a forgiven ping, rule 1, would bring the count down).
 ///
 /// PING ACKs (answers to our own pings) are not pings here: do not report
 /// them.
