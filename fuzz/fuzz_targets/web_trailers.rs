@@ -14,8 +14,9 @@
 
 use arbitrary::Arbitrary;
 use bytes::{Bytes, BytesMut};
+use ferrule_codec::frame::FLAG_WEB_TRAILERS;
 use ferrule_codec::status::decode_grpc_message;
-use ferrule_codec::web::{TRAILER_FLAG, encode_trailer_frame, parse_trailer_block};
+use ferrule_codec::web::{encode_trailer_frame, parse_trailer_block};
 use ferrule_codec::{Code, Status};
 use libfuzzer_sys::fuzz_target;
 
@@ -37,7 +38,7 @@ fn is_value_byte(byte: u8) -> bool {
 
 /// Parses the block of an encoded frame after checking its header.
 fn parse_frame(frame: &[u8]) -> Vec<(Bytes, Bytes)> {
-    assert_eq!(frame[0], TRAILER_FLAG);
+    assert_eq!(frame[0], FLAG_WEB_TRAILERS);
     let len = u32::from_be_bytes([frame[1], frame[2], frame[3], frame[4]]) as usize;
     assert_eq!(len, frame.len() - 5, "length prefix");
     let block = Bytes::copy_from_slice(&frame[5..]);

@@ -1,7 +1,7 @@
 //! gRPC-Web trailer frames.
 //!
 //! The status and trailing metadata of a gRPC-Web response travel as the last
-//! frame of the body: flag byte [`TRAILER_FLAG`], a 4-byte big-endian length,
+//! frame of the body: flag byte [`FLAG_WEB_TRAILERS`], a 4-byte big-endian length,
 //! then an HTTP/1 header block without the terminating empty line:
 //!
 //! ```text
@@ -10,7 +10,11 @@
 //! ```
 //!
 //! [`encode_trailer_frame`] writes such a frame; [`parse_trailer_block`] reads
-//! the payload of one (the framer has already removed the 5-byte header).
+//! the payload of one, as [`MessageDecoder::next_frame`] hands it out in
+//! [`DecodedFrame::Trailers`] (decompressed by the caller if it was compressed).
+//!
+//! [`MessageDecoder::next_frame`]: crate::frame::MessageDecoder::next_frame
+//! [`DecodedFrame::Trailers`]: crate::frame::DecodedFrame::Trailers
 //! Parsing follows the tolerance of HTTP/1 (RFC 9112 section 5) and of the
 //! browser clients: names are matched case-insensitively and lowercased,
 //! whitespace around the value is dropped, a bare LF ends a line like CRLF, the
@@ -22,10 +26,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use core::fmt;
 
 use crate::Status;
-
-/// The flag byte of an uncompressed gRPC-Web trailer frame (the most
-/// significant bit marks trailers; the lowest bit, compression, stays clear).
-pub const TRAILER_FLAG: u8 = 0x80;
+use crate::frame::{FLAG_WEB_TRAILERS, HEADER_LEN, encode_header};
 
 /// A sensible cap on the number of fields in one trailer block, for
 /// [`parse_trailer_block`].
@@ -33,8 +34,6 @@ pub const TRAILER_FLAG: u8 = 0x80;
 /// The frame's size is already capped by the maximum message size; this keeps
 /// a block of tiny lines (`a:\n` is 3 bytes) from becoming a large vector.
 pub const DEFAULT_MAX_TRAILER_FIELDS: usize = 128;
-
-const HEADER_LEN: usize = 5;
 
 /// Whether `byte` may appear in a field name (RFC 9110 `tchar`).
 fn is_token_byte(byte: u8) -> bool {
@@ -241,7 +240,8 @@ impl From<TrailerEncodeError> for Status {
 
 const RESERVED_NAMES: [&[u8]; 3] = [b"grpc-status", b"grpc-message", b"grpc-status-details-bin"];
 
-/// Appends one trailer frame carrying `status` and then `metadata` to `dst`.
+/// Appends one uncompressed trailer frame (flag byte [`FLAG_WEB_TRAILERS`])
+/// carrying `status` and then `metadata` to `dst`.
 ///
 /// `metadata` is pre-rendered `(name, value)` pairs, in the order they should
 /// appear: `-bin` values already base64-encoded, names lowercase. The status
@@ -271,8 +271,7 @@ where
                 dst.truncate(start);
                 return Err(TrailerEncodeError::TooLarge);
             };
-            let mut header = [TRAILER_FLAG, 0, 0, 0, 0];
-            header[1..].copy_from_slice(&block_len.to_be_bytes());
+            let header = encode_header(FLAG_WEB_TRAILERS, block_len);
             dst[start..start + HEADER_LEN].copy_from_slice(&header);
             Ok(())
         }
@@ -697,7 +696,7 @@ mod tests {
             Status::new(Code::from_i32(code), message.clone()).with_details(Bytes::from(details));
         let mut dst = BytesMut::new();
         encode_trailer_frame(&status, metadata.0.iter().map(|(n, v)| (n, v)), &mut dst).unwrap();
-        assert_eq!(dst[0], TRAILER_FLAG);
+        assert_eq!(dst[0], FLAG_WEB_TRAILERS);
         let len = u32::from_be_bytes([dst[1], dst[2], dst[3], dst[4]]) as usize;
         assert_eq!(len, dst.len() - 5);
 
