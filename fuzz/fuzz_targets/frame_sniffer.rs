@@ -85,7 +85,11 @@ fn reference_scan(side: SniffSide, max: u32, input: &[u8]) -> Expected {
 }
 
 fuzz_target!(|input: Input| {
-    let side = if input.server { SniffSide::Server } else { SniffSide::Client };
+    let side = if input.server {
+        SniffSide::Server
+    } else {
+        SniffSide::Client
+    };
     let mut bytes = Vec::new();
     if input.with_preface && input.server {
         bytes.extend_from_slice(CLIENT_PREFACE);
@@ -111,7 +115,11 @@ fuzz_target!(|input: Input| {
         if size == 0 {
             let before = chunked_headers.len();
             let result = chunked.feed(&[], |h| chunked_headers.push(*h));
-            assert_eq!(result.err(), chunked_error, "an empty chunk changes nothing");
+            assert_eq!(
+                result.err(),
+                chunked_error,
+                "an empty chunk changes nothing"
+            );
             assert_eq!(chunked_headers.len(), before);
         }
         let (chunk, tail) = rest.split_at(size.clamp(1, rest.len().max(1)).min(rest.len()));
@@ -170,7 +178,10 @@ fuzz_target!(|input: Input| {
     // After an error, more input changes nothing.
     if let Some(error) = one_shot.error() {
         let totals = *one_shot.totals();
-        assert_eq!(one_shot.feed(&bytes, |_| panic!("reported after an error")), Err(error));
+        assert_eq!(
+            one_shot.feed(&bytes, |_| panic!("reported after an error")),
+            Err(error)
+        );
         assert_eq!(*one_shot.totals(), totals);
     }
 });
