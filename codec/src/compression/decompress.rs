@@ -136,7 +136,7 @@ impl<'a> BoundedOutput<'a> {
     /// capacity overshooting `start + max_size`.
     fn grow(&mut self, new_len: usize) {
         let capacity = self.dst.capacity();
-        let hard_cap = self.start + self.max_size;
+        let hard_cap = self.start.saturating_add(self.max_size);
         if new_len > capacity && capacity.saturating_mul(2) > hard_cap {
             // The buffer's amortized doubling would allocate past the limit:
             // move to a buffer of exactly the limit instead (one copy).

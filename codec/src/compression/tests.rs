@@ -335,3 +335,13 @@ fn zstd_window_is_capped_by_the_limit() {
         b"small message"
     );
 }
+
+#[test]
+fn an_unbounded_limit_works_with_data_already_in_dst() {
+    for encoding in Encoding::ALL.into_iter().filter(|e| e.is_supported()) {
+        let wire = compressed(encoding, &[9u8; 100_000]);
+        let mut dst = BytesMut::from(&b"head"[..]);
+        decompress(encoding, &wire, &mut dst, usize::MAX).unwrap();
+        assert_eq!(dst.len(), 100_004, "{encoding}");
+    }
+}
