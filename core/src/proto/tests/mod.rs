@@ -5,4 +5,8 @@
 
 pub(crate) mod pair;
 
+mod cancellation;
+mod deadlines;
+mod flow_control;
+mod metadata;
 mod rpc_kinds;

@@ -40,7 +40,8 @@ impl Chunking {
 pub(crate) struct Wire {
     /// Sent and not yet delivered.
     pub(crate) in_flight: Vec<u8>,
-    /// Whether the receiver reads (false: a slow reader; bytes pile up here).
+    /// The receiver does not read and the socket buffers are full: the sender's
+    /// `poll_transmit` is not called, so its engine feels the backpressure.
     pub(crate) paused: bool,
     /// Everything ever sent this way (for mock-peer style assertions).
     pub(crate) transcript: Vec<u8>,
@@ -91,7 +92,7 @@ impl Pair {
     /// whether any byte moved.
     pub(crate) fn step(&mut self) -> bool {
         let mut moved = false;
-        loop {
+        while !self.to_server.paused {
             let n = self.client.poll_transmit(self.now, &mut self.buf);
             if n == 0 {
                 break;
@@ -101,7 +102,7 @@ impl Pair {
             self.to_server.in_flight.extend_from_slice(bytes);
             self.to_server.transcript.extend_from_slice(bytes);
         }
-        loop {
+        while !self.to_client.paused {
             let n = self.server.poll_transmit(self.now, &mut self.buf);
             if n == 0 {
                 break;

@@ -104,3 +104,74 @@ pair_test! {
         assert!(pair.expect_finished(call).0.is_ok());
     }
 }
+
+pair_test! {
+    fn concurrent_calls_on_one_connection(chunking) {
+        let mut pair = Pair::new(chunking);
+        let calls: Vec<_> = (0..20u8)
+            .map(|i| {
+                let call = pair.client.start_call(pair.now, "/c.C/Go", CallOptions::new()).unwrap();
+                pair.client.send_message(call, Bytes::from(vec![i; 10])).unwrap();
+                pair.client.close_send(call).unwrap();
+                call
+            })
+            .collect();
+        pair.drive();
+        let mut server_calls = Vec::new();
+        while let Some((_, super::super::ServerEvent::NewCall { call, .. })) =
+            pair.take_server_event(|e| matches!(e, super::super::ServerEvent::NewCall { .. }).then_some(()))
+        {
+            server_calls.push(call);
+        }
+        assert_eq!(server_calls.len(), 20);
+        // Answer in reverse order, echoing the request.
+        for &sc in server_calls.iter().rev() {
+            let (req, ended) = pair.server_recv_all(sc);
+            assert!(ended);
+            pair.server.send_message(sc, req[0].clone()).unwrap();
+            pair.server.finish(sc, Status::ok(), &MetadataMap::new()).unwrap();
+        }
+        pair.drive();
+        for (i, &call) in calls.iter().enumerate() {
+            let (got, _) = pair.client_recv_all(call);
+            assert_eq!(got, vec![Bytes::from(vec![i as u8; 10])]);
+            assert!(pair.expect_finished(call).0.is_ok());
+        }
+        assert_eq!(pair.client.open_calls(), 0);
+        assert_eq!(pair.server.open_calls(), 0);
+    }
+}
+
+pair_test! {
+    fn messages_from_zero_bytes_to_the_limit(chunking) {
+        let limit = 40_000;
+        let mut server_config = crate::proto::ServerConfig::default();
+        server_config.limits.max_recv_message_size = limit;
+        let mut client_config = crate::proto::ClientConfig::default();
+        client_config.limits.max_recv_message_size = limit;
+        let mut pair = Pair::with_configs(chunking, server_config, client_config);
+        let sizes = [0usize, 1, 4, 5, 16_383, 16_384, 16_385, limit - 1, limit];
+        let call = pair.start("/s.S/Echo", CallOptions::new());
+        let (sc, _) = pair.accept();
+        for &size in &sizes {
+            let payload = Bytes::from((0..size).map(|i| (i % 251) as u8).collect::<Vec<_>>());
+            pair.client.send_message(call, payload.clone()).unwrap();
+            let mut got = Vec::new();
+            while got.is_empty() {
+                let (m, _) = pair.server_recv_all(sc);
+                got.extend(m);
+            }
+            assert_eq!(got, vec![payload.clone()], "size {size}");
+            pair.server.send_message(sc, payload.clone()).unwrap();
+            let mut back = Vec::new();
+            while back.is_empty() {
+                let (m, _) = pair.client_recv_all(call);
+                back.extend(m);
+            }
+            assert_eq!(back, vec![payload], "size {size}");
+        }
+        pair.client.close_send(call).unwrap();
+        pair.server.finish(sc, Status::ok(), &MetadataMap::new()).unwrap();
+        assert!(pair.expect_finished(call).0.is_ok());
+    }
+}
