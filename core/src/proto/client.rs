@@ -179,6 +179,9 @@ struct ClientCore {
     phase: ConnPhase,
     close_requested: bool,
     error: Option<ConnectionError>,
+    /// h2 ended; calls are swept at the end of the drive round (see the
+    /// server's). `Some(None)`: a clean end.
+    pending_close: Option<Option<ConnectionError>>,
     closed_reported: bool,
 }
 
@@ -251,6 +254,18 @@ impl ClientConnection<MemoryTransport> {
         written
     }
 
+    /// Whether the connection is over and every byte to send was taken: the
+    /// caller can close the transport.
+    pub fn is_drained(&self) -> bool {
+        self.core.phase == ConnPhase::Closed
+            && self
+                .core
+                .plumbing
+                .memory
+                .as_ref()
+                .is_none_or(MemoryTransport::is_outbound_empty)
+    }
+
     /// Takes all bytes to send as one buffer, without copying.
     pub fn poll_transmit_bytes(&mut self, now: Instant) -> Option<Bytes> {
         self.core.plumbing.advance(now);
@@ -301,6 +316,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
             phase: ConnPhase::Open,
             close_requested: false,
             error: None,
+            pending_close: None,
             closed_reported: false,
         };
         // The handshake only writes the preface, which `Staged` accepts at
@@ -604,6 +620,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
             self.core.plumbing.conn_waker.take_woken();
             self.poll_h2();
             let serviced = self.core.service_ready();
+            if let Some(error) = self.core.pending_close.take() {
+                self.core.connection_closed(error);
+            }
             if !self.core.open_queue.is_empty() {
                 self.core.try_open();
             }
@@ -615,7 +634,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
     }
 
     fn poll_h2(&mut self) {
-        if self.core.close_requested && self.core.open_queue.is_empty() {
+        if (self.core.close_requested || self.core.phase == ConnPhase::Draining)
+            && self.core.open_queue.is_empty()
+        {
             // Dropping the last SendRequest lets h2 close once streams end.
             self.core.send_request = None;
         }
@@ -626,15 +647,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
         let mut cx = Context::from_waker(&waker);
         match Pin::new(conn).poll(&mut cx) {
             Poll::Ready(Ok(())) => {
+                self.core.check_goaway();
                 self.h2 = None;
-                let error = (self.core.plumbing.peer_eof && self.core.has_unfinished_calls())
-                    .then_some(ConnectionError::TransportClosed);
-                self.core.connection_closed(error);
+                self.core.pending_close = Some(None);
             }
             Poll::Ready(Err(err)) => {
+                self.core.check_goaway();
                 self.h2 = None;
-                self.core
-                    .connection_closed(Some(ConnectionError::from_h2(&err)));
+                self.core.pending_close = Some(Some(ConnectionError::from_h2(&err)));
             }
             Poll::Pending => self.core.check_goaway(),
         }
@@ -911,10 +931,11 @@ impl ClientCore {
     }
 
     fn connection_closed(&mut self, error: Option<ConnectionError>) {
+        let vanished = self.plumbing.peer_eof && self.has_unfinished_calls();
         self.phase = ConnPhase::Closed;
         self.send_request = None;
         if self.error.is_none() {
-            self.error = error;
+            self.error = error.or(vanished.then_some(ConnectionError::TransportClosed));
         }
         let status = match &self.error {
             Some(err) => err.to_status(),

@@ -130,6 +130,9 @@ struct ServerCore {
     graceful_requested: bool,
     abrupt_requested: Option<ErrorCode>,
     error: Option<ConnectionError>,
+    /// h2 ended; calls are swept (after servicing what arrived) at the end of
+    /// the drive round. `Some(None)`: a clean end.
+    pending_close: Option<Option<ConnectionError>>,
     closed_reported: bool,
 }
 
@@ -206,6 +209,18 @@ impl ServerConnection<MemoryTransport> {
         written
     }
 
+    /// Whether the connection is over and every byte to send was taken: the
+    /// caller can close the transport.
+    pub fn is_drained(&self) -> bool {
+        self.core.phase == Phase::Closed
+            && self
+                .core
+                .plumbing
+                .memory
+                .as_ref()
+                .is_none_or(MemoryTransport::is_outbound_empty)
+    }
+
     /// Takes all bytes to send to the client as one buffer, without copying;
     /// `None` when there is nothing to send.
     pub fn poll_transmit_bytes(&mut self, now: Instant) -> Option<Bytes> {
@@ -254,6 +269,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
                 graceful_requested: false,
                 abrupt_requested: None,
                 error: None,
+                pending_close: None,
                 closed_reported: false,
             },
         };
@@ -509,6 +525,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
             self.core.plumbing.conn_waker.take_woken();
             self.poll_h2();
             let serviced = self.core.service_ready();
+            if let Some(error) = self.core.pending_close.take() {
+                self.core.connection_closed(error);
+            }
             if !self.core.plumbing.conn_waker.take_woken() && !serviced {
                 return;
             }
@@ -531,14 +550,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
                         } else {
                             ConnectionError::from_h2(&err)
                         };
-                        self.core.connection_closed(Some(error));
+                        self.core.pending_close = Some(Some(error));
                         return;
                     }
                     Poll::Pending => {
                         if self.core.plumbing.peer_eof {
                             self.h2 = H2Server::Closed;
-                            self.core
-                                .connection_closed(Some(ConnectionError::TransportClosed));
+                            self.core.pending_close = Some(Some(ConnectionError::TransportClosed));
                         }
                         return;
                     }
@@ -558,17 +576,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
                         }
                         Poll::Ready(Some(Err(err))) => {
                             self.h2 = H2Server::Closed;
-                            self.core
-                                .connection_closed(Some(ConnectionError::from_h2(&err)));
+                            self.core.pending_close = Some(Some(ConnectionError::from_h2(&err)));
                             return;
                         }
                         Poll::Ready(None) => {
                             self.h2 = H2Server::Closed;
-                            let error = self.core.error.take().or_else(|| {
-                                (self.core.plumbing.peer_eof && !self.core.calls.is_empty())
-                                    .then_some(ConnectionError::TransportClosed)
-                            });
-                            self.core.connection_closed(error);
+                            self.core.pending_close = Some(None);
                             return;
                         }
                         Poll::Pending => return,
@@ -801,8 +814,9 @@ impl ServerCore {
 
     fn connection_closed(&mut self, error: Option<ConnectionError>) {
         self.phase = Phase::Closed;
+        let vanished = self.plumbing.peer_eof && self.calls.values().any(|c| !c.app_done);
         if self.error.is_none() {
-            self.error = error;
+            self.error = error.or(vanished.then_some(ConnectionError::TransportClosed));
         }
         let status = match &self.error {
             Some(err) => err.to_status(),

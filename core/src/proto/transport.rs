@@ -84,6 +84,11 @@ impl MemoryTransport {
         self.lock().inbound.len()
     }
 
+    /// Whether every byte h2 wrote was taken.
+    pub(crate) fn is_outbound_empty(&self) -> bool {
+        self.lock().outbound.is_empty()
+    }
+
     /// Copies pending outbound bytes into `buf`; returns how many, and whether
     /// a write had been refused for lack of room (so h2 must be polled again).
     pub(crate) fn take_outbound(&self, buf: &mut [u8]) -> (usize, bool) {

@@ -8,5 +8,6 @@ pub(crate) mod pair;
 mod cancellation;
 mod deadlines;
 mod flow_control;
+mod goaway;
 mod metadata;
 mod rpc_kinds;

@@ -118,6 +118,18 @@ impl Pair {
         if self.deliver_to_client() {
             moved = true;
         }
+        // A side that closed and sent everything closes its transport: the
+        // other side reads EOF.
+        if self.server.is_drained() && !self.to_client.cut && self.to_client.in_flight.is_empty() {
+            self.to_client.cut = true;
+            self.client.handle_eof(self.now);
+            moved = true;
+        }
+        if self.client.is_drained() && !self.to_server.cut && self.to_server.in_flight.is_empty() {
+            self.to_server.cut = true;
+            self.server.handle_eof(self.now);
+            moved = true;
+        }
         self.collect_events();
         moved
     }
