@@ -134,6 +134,7 @@ impl<T> CallSlab<T> {
         self.len
     }
 
+    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
