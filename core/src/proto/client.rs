@@ -649,7 +649,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
             Poll::Ready(Ok(())) => {
                 self.core.check_goaway();
                 self.h2 = None;
-                self.core.pending_close = Some(None);
+                // h2 ends "cleanly" at EOF; with calls still open the peer
+                // vanished.
+                let vanished = self.core.plumbing.peer_eof && self.core.has_unfinished_calls();
+                self.core.pending_close =
+                    Some(vanished.then_some(ConnectionError::TransportClosed));
             }
             Poll::Ready(Err(err)) => {
                 self.core.check_goaway();
@@ -931,11 +935,10 @@ impl ClientCore {
     }
 
     fn connection_closed(&mut self, error: Option<ConnectionError>) {
-        let vanished = self.plumbing.peer_eof && self.has_unfinished_calls();
         self.phase = ConnPhase::Closed;
         self.send_request = None;
         if self.error.is_none() {
-            self.error = error.or(vanished.then_some(ConnectionError::TransportClosed));
+            self.error = error;
         }
         let status = match &self.error {
             Some(err) => err.to_status(),

@@ -581,7 +581,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
                         }
                         Poll::Ready(None) => {
                             self.h2 = H2Server::Closed;
-                            self.core.pending_close = Some(None);
+                            // h2 ends "cleanly" at EOF; with calls the
+                            // application has not finished, the peer vanished.
+                            let vanished = self.core.plumbing.peer_eof
+                                && self.core.calls.values().any(|c| !c.app_done);
+                            self.core.pending_close =
+                                Some(vanished.then_some(ConnectionError::TransportClosed));
                             return;
                         }
                         Poll::Pending => return,
@@ -814,9 +819,8 @@ impl ServerCore {
 
     fn connection_closed(&mut self, error: Option<ConnectionError>) {
         self.phase = Phase::Closed;
-        let vanished = self.plumbing.peer_eof && self.calls.values().any(|c| !c.app_done);
         if self.error.is_none() {
-            self.error = error.or(vanished.then_some(ConnectionError::TransportClosed));
+            self.error = error;
         }
         let status = match &self.error {
             Some(err) => err.to_status(),
