@@ -30,9 +30,11 @@ use super::headers::{
     GRPC_ACCEPT_ENCODING, RequestTemplate, ResponseStart, classify_response, request, split_path,
     status_from_trailers,
 };
+use super::keepalive::{KeepaliveAction, KeepaliveTimer};
 use super::message::{frame_bytes, frame_with};
 use super::stream::{Inbound, InboundError, Outbound};
-use super::transport::{MemoryTransport, Staged};
+use super::tap::{Tap, TapHandle, TapState};
+use super::transport::MemoryTransport;
 use super::wake::CallWake;
 
 /// Per-call options for [`ClientConnection::start_call`].
@@ -159,7 +161,7 @@ enum ConnPhase {
 /// The deadline is enforced by the engine: when `now` passes it, the call
 /// finishes with `DEADLINE_EXCEEDED` and the stream is reset with CANCEL.
 pub struct ClientConnection<T = MemoryTransport> {
-    h2: Option<h2::client::Connection<Staged<T>, Bytes>>,
+    h2: Option<h2::client::Connection<Tap<T>, Bytes>>,
     core: ClientCore,
 }
 
@@ -183,6 +185,11 @@ struct ClientCore {
     /// server's). `Some(None)`: a clean end.
     pending_close: Option<Option<ConnectionError>>,
     closed_reported: bool,
+    tap: TapHandle,
+    keepalive: Option<KeepaliveTimer>,
+    ping_pong: Option<h2::PingPong>,
+    /// The GOAWAY the server sent, as captured on the wire.
+    goaway: Option<(ErrorCode, Bytes)>,
 }
 
 impl ClientConnection<MemoryTransport> {
@@ -303,6 +310,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
                 .unwrap_or_else(|_| HeaderValue::from_static("ferrule")),
             accept_encodings: config.accept_encodings,
         };
+        let tap = TapHandle::new(TapState::new(true, config.limits.max_frame_size));
+        let keepalive = config.keepalive.map(|k| KeepaliveTimer::new(k, now));
         let mut core = ClientCore {
             config,
             template,
@@ -318,15 +327,21 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
             error: None,
             pending_close: None,
             closed_reported: false,
+            tap: tap.clone(),
+            keepalive,
+            ping_pong: None,
+            goaway: None,
         };
-        // The handshake only writes the preface, which `Staged` accepts at
+        // The handshake only writes the preface, which the tap accepts at
         // once, so it completes on this first poll.
-        let handshake = client_builder(&core.config.limits).handshake::<_, Bytes>(Staged::new(io));
+        let handshake =
+            client_builder(&core.config.limits).handshake::<_, Bytes>(Tap::new(io, tap, true));
         let mut handshake = pin!(handshake);
         let mut cx = Context::from_waker(Waker::noop());
         let h2 = match handshake.as_mut().poll(&mut cx) {
-            Poll::Ready(Ok((send_request, conn))) => {
+            Poll::Ready(Ok((send_request, mut conn))) => {
                 core.send_request = Some(send_request);
+                core.ping_pong = conn.ping_pong();
                 Some(conn)
             }
             Poll::Ready(Err(err)) => {
@@ -378,7 +393,16 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
         if self.core.plumbing.needs_drive() {
             return Some(self.core.plumbing.now);
         }
-        self.core.plumbing.deadlines.peek()
+        let keepalive = self
+            .core
+            .keepalive
+            .as_ref()
+            .filter(|_| self.core.phase != ConnPhase::Closed)
+            .and_then(KeepaliveTimer::poll_timeout);
+        [self.core.plumbing.deadlines.peek(), keepalive]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Handles timers due at `now`: call deadlines, keepalive.
@@ -386,6 +410,24 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
         let now = self.core.plumbing.advance(now);
         while let Some((at, id)) = self.core.plumbing.deadlines.pop_due(now) {
             self.core.deadline_passed(id, at);
+        }
+        if self.core.phase != ConnPhase::Closed
+            && let Some(keepalive) = self.core.keepalive.as_mut()
+        {
+            match keepalive.handle_timeout(now) {
+                KeepaliveAction::SendPing => {
+                    if let Some(ping_pong) = self.core.ping_pong.as_mut() {
+                        let _ = ping_pong.send_ping(h2::Ping::opaque());
+                    }
+                }
+                KeepaliveAction::CloseConnection(_) => {
+                    // The server is gone: drop the connection without waiting.
+                    self.h2 = None;
+                    self.core
+                        .connection_closed(Some(ConnectionError::KeepaliveTimeout));
+                }
+                _ => {}
+            }
         }
         let calls = &self.core.calls;
         self.core
@@ -620,6 +662,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
             self.core.plumbing.conn_waker.take_woken();
             self.poll_h2();
             let serviced = self.core.service_ready();
+            self.core.observe_tap();
             if let Some(error) = self.core.pending_close.take() {
                 self.core.connection_closed(error);
             }
@@ -658,7 +701,16 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
             Poll::Ready(Err(err)) => {
                 self.core.check_goaway();
                 self.h2 = None;
-                self.core.pending_close = Some(Some(ConnectionError::from_h2(&err)));
+                let error = match (ConnectionError::from_h2(&err), &self.core.goaway) {
+                    (ConnectionError::GoAway { code, .. }, Some((_, debug_data))) => {
+                        ConnectionError::GoAway {
+                            code,
+                            debug_data: debug_data.clone(),
+                        }
+                    }
+                    (error, _) => error,
+                };
+                self.core.pending_close = Some(Some(error));
             }
             Poll::Pending => self.core.check_goaway(),
         }
@@ -747,12 +799,57 @@ impl ClientCore {
     }
 
     fn note_goaway(&mut self, err: &h2::Error) {
-        if err.is_go_away() && err.is_remote() && self.phase == ConnPhase::Open {
+        if err.is_go_away() && err.is_remote() && self.goaway.is_none() {
+            // Prefer the frame as captured: it has the debug data.
+            let captured = self.tap.lock().take_goaway();
+            match captured {
+                Some(goaway) => {
+                    self.report_goaway(ErrorCode::from_u32(goaway.code), goaway.debug_data);
+                }
+                None => {
+                    let code = err
+                        .reason()
+                        .map_or(ErrorCode::NO_ERROR, ErrorCode::from_reason);
+                    self.report_goaway(code, Bytes::new());
+                }
+            }
+        }
+    }
+
+    fn report_goaway(&mut self, code: ErrorCode, debug_data: Bytes) {
+        if self.phase == ConnPhase::Open {
             self.phase = ConnPhase::Draining;
-            let code = err
-                .reason()
-                .map_or(ErrorCode::NO_ERROR, ErrorCode::from_reason);
-            self.events.push_back(ClientEvent::GoAway { code });
+        }
+        if self.goaway.is_none() {
+            self.goaway = Some((code, debug_data.clone()));
+            self.events
+                .push_back(ClientEvent::GoAway { code, debug_data });
+        }
+    }
+
+    /// Feeds what the tap saw to keepalive; notices a GOAWAY.
+    fn observe_tap(&mut self) {
+        let now = self.plumbing.now;
+        let (activity, goaway) = {
+            let mut tap = self.tap.lock();
+            tap.pings = 0;
+            (std::mem::take(&mut tap.activity), tap.take_goaway())
+        };
+        if let Some(goaway) = goaway {
+            self.report_goaway(ErrorCode::from_u32(goaway.code), goaway.debug_data);
+        }
+        let active = self.calls.len();
+        if let Some(keepalive) = self.keepalive.as_mut() {
+            keepalive.set_active_calls(active);
+            if activity {
+                keepalive.on_activity(now);
+            }
+            if let Some(ping_pong) = self.ping_pong.as_mut() {
+                let waker = self.plumbing.conn_waker_handle.clone();
+                if let Poll::Ready(Ok(_)) = ping_pong.poll_pong(&mut Context::from_waker(&waker)) {
+                    keepalive.on_pong(now);
+                }
+            }
         }
     }
 

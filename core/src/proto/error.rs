@@ -171,15 +171,7 @@ impl ConnectionError {
 
     /// The status calls that were open on the connection end with.
     pub fn to_status(&self) -> Status {
-        match self {
-            ConnectionError::TooManyPings => {
-                Status::unavailable(format!("connection closed: {self}"))
-            }
-            ConnectionError::GoAway { code, .. } if *code == ErrorCode::ENHANCE_YOUR_CALM => {
-                Status::resource_exhausted(format!("connection closed: {self}"))
-            }
-            _ => Status::unavailable(format!("connection closed: {self}")),
-        }
+        Status::unavailable(format!("connection closed: {self}"))
     }
 
     pub(crate) fn from_h2(err: &h2::Error) -> ConnectionError {

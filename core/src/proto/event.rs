@@ -9,6 +9,8 @@
 //! `send_message` answered [`SendError::NotReady`](super::SendError::NotReady)
 //! and room appeared.
 
+use bytes::Bytes;
+
 use crate::Status;
 use crate::codec::metadata::MetadataMap;
 
@@ -51,11 +53,6 @@ pub enum ServerEvent {
         call: CallId,
         /// Why.
         status: Status,
-    },
-    /// The client sent GOAWAY: it starts no new calls on this connection.
-    GoAway {
-        /// The client's error code (`NO_ERROR` for a graceful close).
-        code: ErrorCode,
     },
     /// The connection is over. The last event; `None` for a clean close.
     Closed {
@@ -106,6 +103,10 @@ pub enum ClientEvent {
     GoAway {
         /// The server's error code (`NO_ERROR` for a graceful shutdown).
         code: ErrorCode,
+        /// The server's debug data. `ENHANCE_YOUR_CALM` with `too_many_pings`
+        /// means this client pinged too often: grpc clients double their
+        /// keepalive interval for the next connection.
+        debug_data: Bytes,
     },
     /// The connection is over. The last event; `None` for a clean close.
     Closed {

@@ -26,7 +26,7 @@
 //! | `message` | framing outgoing messages |
 //! | [`config`](Limits) | limits and settings |
 //! | `event`, `error` | what comes out |
-//! | `transport` | the in-memory byte pipe |
+//! | `transport`, `tap` | the in-memory byte pipe; the wrapper that watches h2's bytes |
 //! | `wake`, `driver` | wakers, deadline queue, shared plumbing |
 //! | [`keepalive`] | PING policy, keepalive timers, frame sniffer |
 
@@ -41,6 +41,7 @@ pub mod keepalive;
 mod message;
 mod server;
 mod stream;
+mod tap;
 mod transport;
 mod wake;
 

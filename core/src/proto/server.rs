@@ -27,15 +27,20 @@ use super::event::ServerEvent;
 use super::headers::{
     self, RequestRules, default_content_type, response_headers, trailers_only, validate_request,
 };
+use super::keepalive::{
+    ConnectionLifetime, ENHANCE_YOUR_CALM, KeepaliveAction, KeepaliveTimer, LifetimeAction,
+    PingPolicy, PingVerdict, TOO_MANY_PINGS, encode_goaway,
+};
 use super::message::{frame_bytes, frame_with};
 use super::stream::{Inbound, InboundError, Outbound};
+use super::tap::{Tap, TapHandle, TapState};
 use super::transport::MemoryTransport;
 use super::wake::CallWake;
 
 /// The h2 side of the connection.
 enum H2Server<T> {
-    Handshaking(h2::server::Handshake<T, Bytes>),
-    Open(h2::server::Connection<T, Bytes>),
+    Handshaking(h2::server::Handshake<Tap<T>, Bytes>),
+    Open(h2::server::Connection<Tap<T>, Bytes>),
     Closed,
 }
 
@@ -134,6 +139,15 @@ struct ServerCore {
     /// the drive round. `Some(None)`: a clean end.
     pending_close: Option<Option<ConnectionError>>,
     closed_reported: bool,
+    tap: TapHandle,
+    keepalive: KeepaliveTimer,
+    ping_policy: PingPolicy,
+    lifetime: ConnectionLifetime,
+    ping_pong: Option<h2::PingPong>,
+    /// The highest stream id of a request received (for our own GOAWAY).
+    last_stream_id: u32,
+    /// The client pinged too often: end the connection with our GOAWAY.
+    abuse: bool,
 }
 
 impl ServerConnection<MemoryTransport> {
@@ -252,11 +266,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
         now: Instant,
     ) -> ServerConnection<T> {
         config.limits = config.limits.sanitized();
-        let handshake = server_builder(&config.limits).handshake(io);
+        let tap = TapHandle::new(TapState::new(false, config.limits.max_frame_size));
+        let handshake = server_builder(&config.limits).handshake(Tap::new(io, tap.clone(), false));
         let rules = RequestRules {
             require_te_trailers: config.require_te_trailers,
             accept_encodings: config.accept_encodings,
         };
+        let keepalive = KeepaliveTimer::new(config.keepalive, now);
+        let ping_policy = PingPolicy::new(config.ping_policy);
+        let lifetime = ConnectionLifetime::new(config.lifetime, now);
         let mut conn = ServerConnection {
             h2: H2Server::Handshaking(handshake),
             core: ServerCore {
@@ -271,6 +289,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
                 error: None,
                 pending_close: None,
                 closed_reported: false,
+                tap,
+                keepalive,
+                ping_policy,
+                lifetime,
+                ping_pong: None,
+                last_stream_id: 0,
+                abuse: false,
             },
         };
         // Writes our SETTINGS right away.
@@ -312,14 +337,49 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
         if self.core.plumbing.needs_drive() {
             return Some(self.core.plumbing.now);
         }
-        self.core.plumbing.deadlines.peek()
+        if self.core.phase == Phase::Closed {
+            return None;
+        }
+        [
+            self.core.plumbing.deadlines.peek(),
+            self.core.keepalive.poll_timeout(),
+            self.core.lifetime.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
-    /// Handles timers due at `now`: call deadlines, keepalive.
+    /// Handles timers due at `now`: call deadlines, keepalive pings, the
+    /// connection's idle and age limits.
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.core.plumbing.advance(now);
         while let Some((at, id)) = self.core.plumbing.deadlines.pop_due(now) {
             self.core.deadline_passed(id, at);
+        }
+        if self.core.phase != Phase::Closed {
+            match self.core.keepalive.handle_timeout(now) {
+                KeepaliveAction::SendPing => {
+                    if let Some(ping_pong) = self.core.ping_pong.as_mut() {
+                        // h2 allows one ping in flight; the timer's timeout
+                        // still applies to the one already sent.
+                        let _ = ping_pong.send_ping(h2::Ping::opaque());
+                    }
+                }
+                KeepaliveAction::CloseConnection(_) => {
+                    self.core.error = Some(ConnectionError::KeepaliveTimeout);
+                    self.core.abrupt_requested = Some(ErrorCode::NO_ERROR);
+                }
+                _ => {}
+            }
+            match self.core.lifetime.handle_timeout(now) {
+                LifetimeAction::GoAway(_) => self.close_gracefully(),
+                LifetimeAction::CloseConnection(_) => {
+                    self.core.error = Some(ConnectionError::LocallyClosed);
+                    self.core.abrupt_requested = Some(ErrorCode::NO_ERROR);
+                }
+                _ => {}
+            }
         }
         let calls = &self.core.calls;
         self.core
@@ -525,10 +585,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
             self.core.plumbing.conn_waker.take_woken();
             self.poll_h2();
             let serviced = self.core.service_ready();
+            self.core.observe_tap();
             if let Some(error) = self.core.pending_close.take() {
                 self.core.connection_closed(error);
             }
-            if !self.core.plumbing.conn_waker.take_woken() && !serviced {
+            if !self.core.plumbing.conn_waker.take_woken() && !serviced && !self.core.abuse {
                 return;
             }
         }
@@ -542,7 +603,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
         loop {
             match &mut self.h2 {
                 H2Server::Handshaking(handshake) => match Pin::new(handshake).poll(&mut cx) {
-                    Poll::Ready(Ok(conn)) => self.h2 = H2Server::Open(conn),
+                    Poll::Ready(Ok(mut conn)) => {
+                        self.core.ping_pong = conn.ping_pong();
+                        self.h2 = H2Server::Open(conn);
+                    }
                     Poll::Ready(Err(err)) => {
                         self.h2 = H2Server::Closed;
                         let error = if err.is_io() || err.reason().is_none() {
@@ -562,10 +626,26 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
                     }
                 },
                 H2Server::Open(conn) => {
-                    if let Some(code) = self.core.abrupt_requested.take() {
+                    if std::mem::take(&mut self.core.abuse) {
+                        // Our GOAWAY (with the debug data h2 cannot send)
+                        // replaces the one h2 writes for the abrupt shutdown.
+                        let mut frame = Vec::new();
+                        encode_goaway(
+                            self.core.last_stream_id,
+                            ENHANCE_YOUR_CALM,
+                            TOO_MANY_PINGS,
+                            &mut frame,
+                        );
+                        self.core.tap.lock().seal_with(frame);
+                        conn.abrupt_shutdown(h2::Reason::ENHANCE_YOUR_CALM);
+                        self.core.phase = Phase::Closed;
+                        self.core.error = Some(ConnectionError::TooManyPings);
+                    } else if let Some(code) = self.core.abrupt_requested.take() {
                         conn.abrupt_shutdown(code.to_reason());
                         self.core.phase = Phase::Closed;
-                        self.core.error = Some(ConnectionError::LocallyClosed);
+                        self.core
+                            .error
+                            .get_or_insert(ConnectionError::LocallyClosed);
                     } else if self.core.graceful_requested {
                         self.core.graceful_requested = false;
                         conn.graceful_shutdown();
@@ -645,6 +725,7 @@ impl ServerCore {
         now: Instant,
     ) {
         let (parts, body) = request.into_parts();
+        self.last_stream_id = self.last_stream_id.max(respond.stream_id().as_u32());
         let accept = self.config.accept_encodings;
         let head = match validate_request(parts, &self.rules, now) {
             Ok(head) => head,
@@ -684,6 +765,42 @@ impl ServerCore {
             request: Box::new(head),
         });
         self.service(id);
+    }
+
+    /// Feeds what the tap saw to keepalive and the ping policy.
+    fn observe_tap(&mut self) {
+        let now = self.plumbing.now;
+        let active = self.calls.len();
+        self.keepalive.set_active_calls(active);
+        self.lifetime.set_active_calls(active, now);
+        if let Some(ping_pong) = self.ping_pong.as_mut() {
+            let waker = self.plumbing.conn_waker_handle.clone();
+            if let Poll::Ready(Ok(_)) = ping_pong.poll_pong(&mut Context::from_waker(&waker)) {
+                self.keepalive.on_pong(now);
+            }
+        }
+        let (activity, pings, sent) = {
+            let mut tap = self.tap.lock();
+            (
+                std::mem::take(&mut tap.activity),
+                std::mem::take(&mut tap.pings),
+                tap.take_headers_or_data_sent(),
+            )
+        };
+        if activity {
+            self.keepalive.on_activity(now);
+        }
+        if sent {
+            self.ping_policy.on_data_or_headers_sent();
+        }
+        for _ in 0..pings {
+            if self.ping_policy.on_ping_received(now, active) == PingVerdict::TooManyPings
+                && self.phase != Phase::Closed
+            {
+                self.abuse = true;
+                self.plumbing.dirty = true;
+            }
+        }
     }
 
     fn service_ready(&mut self) -> bool {

@@ -13,10 +13,8 @@
 //! `SendError::NotReady`. The inbound buffer is not bounded here; the engine's
 //! `wants_input()` tells the caller when to stop feeding it.
 //!
-//! [`Staged`] wraps a caller's IO for the client: it accepts the 24-byte HTTP/2
-//! client preface without waiting, so that h2's client handshake (an `async fn`
-//! that only writes the preface) completes on its first poll and need not be
-//! boxed.
+//! Between h2 and this transport (or the caller's IO) sits the
+//! [`Tap`](super::tap::Tap), which watches the bytes both ways.
 
 use std::io;
 use std::pin::Pin;
@@ -25,9 +23,6 @@ use std::task::{Context, Poll};
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-
-/// The HTTP/2 client connection preface (RFC 9113, section 3.4).
-pub(crate) const CLIENT_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 #[derive(Debug, Default)]
 pub(crate) struct Pipe {
@@ -57,7 +52,7 @@ impl MemoryTransport {
     pub(crate) fn new(outbound_limit: usize) -> MemoryTransport {
         MemoryTransport {
             pipe: Arc::new(Mutex::new(Pipe {
-                outbound_limit: outbound_limit.max(CLIENT_PREFACE.len()),
+                outbound_limit: outbound_limit.max(1),
                 ..Pipe::default()
             })),
         }
@@ -174,82 +169,6 @@ impl AsyncWrite for MemoryTransport {
     }
 }
 
-/// A caller's IO with the client preface staged (see the module docs).
-#[derive(Debug)]
-pub(crate) struct Staged<T> {
-    io: T,
-    /// Preface bytes accepted but not yet written to `io`.
-    staged: BytesMut,
-    /// Whether the preface has been accepted; later writes go straight through.
-    preface_taken: bool,
-}
-
-impl<T> Staged<T> {
-    pub(crate) fn new(io: T) -> Staged<T> {
-        Staged {
-            io,
-            staged: BytesMut::new(),
-            preface_taken: false,
-        }
-    }
-}
-
-impl<T: AsyncWrite + Unpin> Staged<T> {
-    fn poll_write_staged(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while !self.staged.is_empty() {
-            let n = std::task::ready!(Pin::new(&mut self.io).poll_write(cx, &self.staged))?;
-            if n == 0 {
-                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-            }
-            self.staged.advance(n.min(self.staged.len()));
-        }
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl<T: AsyncRead + Unpin> AsyncRead for Staged<T> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for Staged<T> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = &mut *self;
-        if !this.preface_taken {
-            // h2's client handshake writes exactly the preface, then returns.
-            let want = CLIENT_PREFACE.len() - this.staged.len();
-            let n = want.min(data.len());
-            this.staged
-                .extend_from_slice(data.get(..n).unwrap_or_default());
-            if this.staged.len() == CLIENT_PREFACE.len() {
-                this.preface_taken = true;
-            }
-            return Poll::Ready(Ok(n));
-        }
-        std::task::ready!(this.poll_write_staged(cx))?;
-        Pin::new(&mut this.io).poll_write(cx, data)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        std::task::ready!(self.poll_write_staged(cx))?;
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        std::task::ready!(self.poll_write_staged(cx))?;
-        Pin::new(&mut self.io).poll_shutdown(cx)
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -312,42 +231,5 @@ mod tests {
         assert_eq!((taken, unblocked), (10, true));
         let (rest, unblocked) = t.take_outbound_bytes();
         assert_eq!((rest.len(), unblocked), (20, false));
-    }
-
-    #[test]
-    fn staged_accepts_the_preface_without_io() {
-        // An IO whose writes always pend, like a socket with a full buffer.
-        struct Stuck;
-        impl AsyncRead for Stuck {
-            fn poll_read(
-                self: Pin<&mut Self>,
-                _: &mut Context<'_>,
-                _: &mut ReadBuf<'_>,
-            ) -> Poll<io::Result<()>> {
-                Poll::Pending
-            }
-        }
-        impl AsyncWrite for Stuck {
-            fn poll_write(
-                self: Pin<&mut Self>,
-                _: &mut Context<'_>,
-                _: &[u8],
-            ) -> Poll<io::Result<usize>> {
-                Poll::Pending
-            }
-            fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-                Poll::Pending
-            }
-            fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-                Poll::Pending
-            }
-        }
-        let mut s = Staged::new(Stuck);
-        let r = Pin::new(&mut s).poll_write(&mut cx(), &CLIENT_PREFACE[..10]);
-        assert!(matches!(r, Poll::Ready(Ok(10))));
-        let r = Pin::new(&mut s).poll_write(&mut cx(), &CLIENT_PREFACE[10..]);
-        assert!(matches!(r, Poll::Ready(Ok(14))));
-        assert!(Pin::new(&mut s).poll_write(&mut cx(), b"x").is_pending());
-        assert!(Pin::new(&mut s).poll_flush(&mut cx()).is_pending());
     }
 }

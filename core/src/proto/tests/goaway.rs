@@ -27,7 +27,7 @@ pair_test! {
         pair.drive();
         let (code, _) = pair
             .take_client_event(|e| match e {
-                ClientEvent::GoAway { code } => Some(*code),
+                ClientEvent::GoAway { code, .. } => Some(*code),
                 _ => None,
             })
             .expect("GoAway reported");

@@ -12,6 +12,7 @@ mod faults;
 mod flow_control;
 mod goaway;
 mod limits;
+mod liveness;
 mod metadata;
 mod raw;
 mod responses;
