@@ -1,0 +1,43 @@
+//! The async, runtime-free API: what services and clients are written
+//! against.
+//!
+//! | item | what it is |
+//! |---|---|
+//! | [`Server`], [`Router`], [`ServerHandle`] | serving: accept loop, one driver task per connection, routing by path, graceful shutdown |
+//! | [`Channel`], [`Client`] | calling: one lazily connected, reconnecting HTTP/2 connection; interceptors and defaults |
+//! | [`Request`], [`Response`], [`Streaming`], [`CallContext`] | what handlers and callers exchange |
+//! | [`Interceptor`] | async hooks on both sides |
+//! | [`Runtime`], [`Timer`], [`Listener`], [`Connector`] | what a runtime adapter provides |
+//! | [`codegen`] | the surface generated code uses |
+//!
+//! # How it runs (quinn's pattern)
+//! Each connection has **one driver task** that owns the sans-IO engine
+//! (`crate::proto`) behind an `Arc<Mutex<..>>`: it drives the socket and the
+//! timers, drains the engine's events (at most a few hundred per poll before
+//! yielding), spawns a task per new call on the server, and wakes the call
+//! handles the events concern. The handles (a handler's call, a client's
+//! response stream) lock the shared state to read and send through the
+//! engine directly — so flow control reaches the application: credit goes back
+//! to the peer only as messages are taken — and wake the driver to flush.
+//! The clock is read here ([`Runtime::now`]) and passed to the engine.
+
+mod client;
+pub mod codegen;
+mod context;
+mod interceptor;
+mod request;
+mod runtime;
+mod server;
+mod signal;
+mod streaming;
+
+pub use client::{Channel, ChannelConfig, Client};
+pub use context::CallContext;
+pub use interceptor::Interceptor;
+pub use request::{Request, Response};
+pub use runtime::{BoxIo, Connector, Io, Listener, Runtime, Timer};
+pub use server::{Handler, Router, Routes, Server, ServerHandle};
+pub use streaming::Streaming;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,255 @@
+//! The handle a handler task holds on its call: reads, sends and finishes it
+//! through the connection's shared state, and wakes the driver after each
+//! command (quinn's `ConnectionRef` pattern).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+use bytes::{Bytes, BytesMut};
+
+use crate::Status;
+use crate::codec::codec::Codec;
+use crate::codec::metadata::MetadataMap;
+use crate::proto::{CallId, RecvError, SendError, ServerConnection};
+
+use super::super::context::CallContext;
+use super::super::runtime::BoxIo;
+
+/// A server connection shared by its driver and its calls' handles.
+pub(crate) struct ServerConn {
+    state: Mutex<ServerState>,
+}
+
+pub(crate) struct ServerState {
+    /// `None` once the driver ended (the socket is closed then).
+    pub(crate) engine: Option<ServerConnection<BoxIo>>,
+    pub(crate) calls: HashMap<CallId, CallSlot>,
+    /// The driver task, woken after every command.
+    pub(crate) driver: Option<Waker>,
+}
+
+/// What the driver knows about a call a handler owns.
+pub(crate) struct CallSlot {
+    pub(crate) reader: Option<Waker>,
+    pub(crate) writer: Option<Waker>,
+    pub(crate) context: CallContext,
+}
+
+impl CallSlot {
+    /// Wakes both halves (the call ended or the connection did).
+    pub(crate) fn wake_all(&mut self) {
+        if let Some(w) = self.reader.take() {
+            w.wake();
+        }
+        if let Some(w) = self.writer.take() {
+            w.wake();
+        }
+    }
+}
+
+impl ServerState {
+    pub(crate) fn wake_driver(&mut self) {
+        if let Some(w) = &self.driver {
+            w.wake_by_ref();
+        }
+    }
+}
+
+impl ServerConn {
+    pub(crate) fn new(engine: ServerConnection<BoxIo>) -> ServerConn {
+        ServerConn {
+            state: Mutex::new(ServerState {
+                engine: Some(engine),
+                calls: HashMap::new(),
+                driver: None,
+            }),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, ServerState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A handler's handle on one call. Clones share the call; when the last one
+/// goes away without [`finish`](Self::finish) (the handler panicked or was
+/// dropped) the call ends with `INTERNAL`.
+#[derive(Clone)]
+pub(crate) struct ServerCall {
+    inner: Arc<CallInner>,
+}
+
+struct CallInner {
+    conn: Arc<ServerConn>,
+    id: CallId,
+    context: CallContext,
+    finished: AtomicBool,
+}
+
+/// The status a call ends with once its connection is gone.
+fn connection_gone() -> Status {
+    Status::unavailable("the connection to the client was closed")
+}
+
+impl ServerCall {
+    pub(crate) fn new(conn: Arc<ServerConn>, id: CallId, context: CallContext) -> ServerCall {
+        ServerCall {
+            inner: Arc::new(CallInner {
+                conn,
+                id,
+                context,
+                finished: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    pub(crate) fn context(&self) -> &CallContext {
+        &self.inner.context
+    }
+
+    /// Why sends and reads fail once the call is over.
+    fn closed_status(&self) -> Status {
+        self.inner
+            .context
+            .cancel_status()
+            .unwrap_or_else(|| Status::cancelled("the call is over"))
+    }
+
+    /// The next request message; `Ok(None)` after the client half-closed.
+    pub(crate) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, Status>> {
+        let mut state = self.inner.conn.lock();
+        let state = &mut *state;
+        let Some(engine) = state.engine.as_mut() else {
+            return Poll::Ready(Err(self.closed_or(connection_gone())));
+        };
+        let result = engine.recv_message(self.inner.id);
+        match result {
+            Ok(Some(message)) => {
+                state.wake_driver();
+                Poll::Ready(Ok(Some(message)))
+            }
+            Ok(None) => match self.inner.context.cancel_status() {
+                Some(status) => Poll::Ready(Err(status)),
+                None => Poll::Ready(Ok(None)),
+            },
+            Err(RecvError::Blocked) => {
+                if let Some(slot) = state.calls.get_mut(&self.inner.id) {
+                    slot.reader = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+            Err(RecvError::Failed(status)) => {
+                state.wake_driver();
+                Poll::Ready(Err(status))
+            }
+        }
+    }
+
+    fn closed_or(&self, status: Status) -> Status {
+        self.inner.context.cancel_status().unwrap_or(status)
+    }
+
+    /// Encodes and queues one response message, waiting while the call's send
+    /// buffer is full.
+    pub(crate) fn poll_send<C: Codec>(
+        &self,
+        cx: &mut Context<'_>,
+        codec: &mut C,
+        item: &C::Encode,
+    ) -> Poll<Result<(), Status>> {
+        let mut state = self.inner.conn.lock();
+        let state = &mut *state;
+        let Some(engine) = state.engine.as_mut() else {
+            return Poll::Ready(Err(self.closed_or(connection_gone())));
+        };
+        let mut encode_error = None;
+        let result = engine.send_message_with(self.inner.id, |buf: &mut BytesMut| {
+            codec.encode(item, buf).map_err(|status| {
+                let text = status.message().to_owned();
+                encode_error = Some(status);
+                text
+            })
+        });
+        match result {
+            Ok(()) => {
+                state.wake_driver();
+                Poll::Ready(Ok(()))
+            }
+            Err(SendError::NotReady) => {
+                if let Some(slot) = state.calls.get_mut(&self.inner.id) {
+                    slot.writer = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+            Err(SendError::Closed) => Poll::Ready(Err(self.closed_status())),
+            Err(SendError::Encode(text)) => {
+                Poll::Ready(Err(encode_error.unwrap_or_else(|| Status::internal(text))))
+            }
+            Err(err) => Poll::Ready(Err(Status::from(err))),
+        }
+    }
+
+    /// Sends one message. (The message is moved into the future so that
+    /// only `Send` is asked of it, not `Sync`.)
+    pub(crate) async fn send<C: Codec>(
+        &self,
+        codec: &mut C,
+        item: C::Encode,
+    ) -> Result<(), Status> {
+        std::future::poll_fn(move |cx| self.poll_send(cx, codec, &item)).await
+    }
+
+    /// Sends the response headers with `metadata`.
+    pub(crate) fn send_headers(&self, metadata: &MetadataMap) -> Result<(), Status> {
+        let mut state = self.inner.conn.lock();
+        let Some(engine) = state.engine.as_mut() else {
+            return Err(self.closed_or(connection_gone()));
+        };
+        let result = engine.send_headers(self.inner.id, metadata);
+        state.wake_driver();
+        result.map_err(|err| match err {
+            crate::proto::CallError::Closed => self.closed_status(),
+            other => Status::internal(other.to_string()),
+        })
+    }
+
+    /// Ends the call with `status` and trailing metadata. A no-op if the call
+    /// is already over.
+    pub(crate) fn finish(&self, status: Status, trailers: &MetadataMap) {
+        if self.inner.finished.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.inner.finish_now(status, trailers);
+    }
+}
+
+impl CallInner {
+    fn finish_now(&self, status: Status, trailers: &MetadataMap) {
+        let mut state = self.conn.lock();
+        let state = &mut *state;
+        state.calls.remove(&self.id);
+        let Some(engine) = state.engine.as_mut() else {
+            return;
+        };
+        if let Err(err) = engine.finish(self.id, status.clone(), trailers)
+            && matches!(err, crate::proto::CallError::InvalidMetadata(_))
+        {
+            tracing::debug!(%err, "trailing metadata could not be sent; finishing without it");
+            let _ = engine.finish(self.id, status, &MetadataMap::new());
+        }
+        state.wake_driver();
+    }
+}
+
+impl Drop for CallInner {
+    fn drop(&mut self) {
+        if !self.finished.swap(true, Ordering::AcqRel) {
+            self.finish_now(
+                Status::internal("the handler ended without a response"),
+                &MetadataMap::new(),
+            );
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! The per-connection driver: one task owns the engine (behind the shared
+//! state), drives its IO and timers, routes new calls to handlers spawned as
+//! tasks, and wakes the call handles its events concern.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use crate::Status;
+use crate::codec::metadata::MetadataMap;
+use crate::proto::{ErrorCode, ServerEvent};
+
+use super::super::context::CallContext;
+use super::super::interceptor::BoxFuture;
+use super::super::request::Request;
+use super::super::runtime::{Runtime, Timer};
+use super::Registry;
+use super::call::{CallSlot, ServerCall, ServerConn};
+use super::router::Router;
+
+/// How many engine events one poll handles before yielding, so a busy
+/// connection does not starve the other tasks of its thread.
+const MAX_EVENTS_PER_POLL: usize = 256;
+/// How many drive rounds (IO, timers, events) one poll makes.
+const MAX_ROUNDS_PER_POLL: usize = 4;
+
+/// What the server asked a connection to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub(crate) enum Shutdown {
+    #[default]
+    None,
+    /// GOAWAY; in-flight calls go on.
+    Graceful,
+    /// Cancel the calls and close now.
+    Abort,
+}
+
+pub(crate) struct ConnDriver {
+    pub(crate) conn: Arc<ServerConn>,
+    pub(crate) id: u64,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) runtime: Arc<dyn Runtime>,
+    pub(crate) router: Router,
+    pub(crate) peer: Option<SocketAddr>,
+    pub(crate) timer: Option<Pin<Box<dyn Timer>>>,
+    /// The shutdown step already applied.
+    pub(crate) applied: Shutdown,
+}
+
+impl Future for ConnDriver {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let mut spawns: Vec<BoxFuture<'static, ()>> = Vec::new();
+        let outcome = this.drive(cx, &mut spawns);
+        for task in spawns {
+            this.runtime.spawn(task);
+        }
+        if outcome.is_ready() {
+            this.registry.remove(this.id);
+        }
+        outcome
+    }
+}
+
+impl ConnDriver {
+    fn drive(
+        &mut self,
+        cx: &mut Context<'_>,
+        spawns: &mut Vec<BoxFuture<'static, ()>>,
+    ) -> Poll<()> {
+        for _ in 0..MAX_ROUNDS_PER_POLL {
+            let now = self.runtime.now();
+            let next_timeout = {
+                let mut guard = self.conn.lock();
+                let state = &mut *guard;
+                if !state
+                    .driver
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(cx.waker()))
+                {
+                    state.driver = Some(cx.waker().clone());
+                }
+                let Some(engine) = state.engine.as_mut() else {
+                    return Poll::Ready(());
+                };
+                let wanted = self.registry.shutdown_step();
+                if wanted > self.applied {
+                    self.applied = wanted;
+                    match wanted {
+                        Shutdown::Graceful => engine.close_gracefully(),
+                        Shutdown::Abort => {
+                            let status = Status::unavailable("the server is shutting down");
+                            for (id, slot) in state.calls.iter_mut() {
+                                slot.context.cancel(status.clone());
+                                engine.cancel(*id);
+                                slot.wake_all();
+                            }
+                            engine.close(ErrorCode::NO_ERROR);
+                        }
+                        Shutdown::None => {}
+                    }
+                }
+                engine.drive_io(now, cx.waker());
+                if engine.poll_timeout().is_some_and(|at| at <= now) {
+                    engine.handle_timeout(now);
+                }
+                let mut closed = false;
+                let mut budget = MAX_EVENTS_PER_POLL;
+                while budget > 0 {
+                    let Some(event) = engine.poll_event() else {
+                        break;
+                    };
+                    budget -= 1;
+                    match event {
+                        ServerEvent::NewCall { call, request } => {
+                            let mut head = *request;
+                            let Some(handler) = self.router.routes.get(head.path()) else {
+                                let status = Status::unimplemented(format!(
+                                    "unknown method {}",
+                                    head.path()
+                                ));
+                                let _ = engine.finish(call, status, &MetadataMap::new());
+                                continue;
+                            };
+                            if let Some(encoding) = self.router.send_compression {
+                                let _ = engine.set_send_encoding(call, encoding);
+                            }
+                            let context = CallContext::new(head.path(), head.deadline(), self.peer);
+                            let mut request = Request::new(());
+                            *request.metadata_mut() = head.take_metadata();
+                            request.set_context(context.clone());
+                            state.calls.insert(
+                                call,
+                                CallSlot {
+                                    reader: None,
+                                    writer: None,
+                                    context: context.clone(),
+                                },
+                            );
+                            let handle = ServerCall::new(Arc::clone(&self.conn), call, context);
+                            spawns.push(handler.serve(
+                                handle,
+                                request,
+                                self.router.interceptors.clone(),
+                            ));
+                        }
+                        ServerEvent::Readable { call } => {
+                            if let Some(w) =
+                                state.calls.get_mut(&call).and_then(|s| s.reader.take())
+                            {
+                                w.wake();
+                            }
+                        }
+                        ServerEvent::Writable { call } => {
+                            if let Some(w) =
+                                state.calls.get_mut(&call).and_then(|s| s.writer.take())
+                            {
+                                w.wake();
+                            }
+                        }
+                        ServerEvent::Cancelled { call, status } => {
+                            if let Some(slot) = state.calls.get_mut(&call) {
+                                tracing::debug!(path = slot.context.path(), %status, "call cancelled");
+                                slot.context.cancel(status);
+                                slot.wake_all();
+                            }
+                        }
+                        ServerEvent::Closed { error } => {
+                            let status = match &error {
+                                Some(error) => {
+                                    tracing::debug!(%error, "connection closed with an error");
+                                    error.to_status()
+                                }
+                                None => Status::unavailable("the connection was closed"),
+                            };
+                            for slot in state.calls.values_mut() {
+                                slot.context.cancel(status.clone());
+                                slot.wake_all();
+                            }
+                            closed = true;
+                        }
+                    }
+                }
+                if closed {
+                    // Dropping the engine closes the socket; handles still
+                    // alive see the connection gone.
+                    state.engine = None;
+                    for slot in state.calls.values_mut() {
+                        slot.context
+                            .cancel(Status::unavailable("the connection was closed"));
+                        slot.wake_all();
+                    }
+                    return Poll::Ready(());
+                }
+                if budget == 0 {
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                engine.poll_timeout()
+            };
+            match next_timeout {
+                None => return Poll::Pending,
+                Some(at) if at <= now => continue,
+                Some(at) => {
+                    if self.poll_timer(cx, at).is_pending() {
+                        return Poll::Pending;
+                    }
+                }
+            }
+        }
+        // Work is left: yield, and come back at once.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    fn poll_timer(&mut self, cx: &mut Context<'_>, at: Instant) -> Poll<()> {
+        let timer = match &mut self.timer {
+            Some(timer) => {
+                timer.as_mut().reset(at);
+                timer
+            }
+            None => self.timer.insert(self.runtime.new_timer(at)),
+        };
+        timer.as_mut().poll(cx)
+    }
+}

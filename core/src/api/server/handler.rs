@@ -1,0 +1,387 @@
+//! Handlers: the typed glue between a call and a service method. Generated
+//! code builds them with [`unary_handler`], [`server_streaming_handler`],
+//! [`client_streaming_handler`] and [`streaming_handler`].
+
+use std::fmt;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::Poll;
+
+use futures_core::Stream;
+
+use crate::Status;
+use crate::codec::codec::Codec;
+use crate::codec::metadata::MetadataMap;
+
+use super::super::codegen::MethodKind;
+use super::super::interceptor::{BoxFuture, Interceptors};
+use super::super::request::{Request, Response};
+use super::super::streaming::Streaming;
+use super::call::ServerCall;
+
+/// A type-erased method handler, registered in a [`Router`](super::Router)
+/// under a path. Cheap to clone.
+#[derive(Clone)]
+pub struct Handler {
+    kind: MethodKind,
+    inner: Arc<dyn ErasedHandler>,
+}
+
+impl Handler {
+    /// The kind of method this handler serves.
+    pub fn kind(&self) -> MethodKind {
+        self.kind
+    }
+
+    /// The future that serves one call: interceptors, then the method.
+    pub(crate) fn serve(
+        &self,
+        call: ServerCall,
+        head: Request<()>,
+        interceptors: Interceptors,
+    ) -> BoxFuture<'static, ()> {
+        Arc::clone(&self.inner).serve(call, head, interceptors)
+    }
+}
+
+impl fmt::Debug for Handler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handler").field("kind", &self.kind).finish()
+    }
+}
+
+trait ErasedHandler: Send + Sync + 'static {
+    fn serve(
+        self: Arc<Self>,
+        call: ServerCall,
+        head: Request<()>,
+        interceptors: Interceptors,
+    ) -> BoxFuture<'static, ()>;
+}
+
+/// A method and what it needs, shared by every call of that method.
+struct MethodHandler<S, F, C, const KIND: u8> {
+    service: Arc<S>,
+    method: F,
+    codec: C,
+}
+
+const UNARY: u8 = 0;
+const SERVER_STREAMING: u8 = 1;
+const CLIENT_STREAMING: u8 = 2;
+const BIDI_STREAMING: u8 = 3;
+
+/// The bounds every handler's codec meets. On the server a codec *decodes
+/// requests* and *encodes responses*: for prost, `ProstCodec<Response,
+/// Request>`.
+///
+/// The message types must also be `Send + 'static`; the helpers say so.
+pub trait ServerCodec: Codec + Clone + Send + Sync + 'static {}
+
+impl<C: Codec + Clone + Send + Sync + 'static> ServerCodec for C {}
+
+/// A handler for a unary method: `method(service, request)` answers one
+/// request with one response.
+pub fn unary_handler<S, C, F, Fut>(service: Arc<S>, method: F, codec: C) -> Handler
+where
+    S: Send + Sync + 'static,
+    C: ServerCodec,
+    C::Encode: Send + 'static,
+    C::Decode: Send + 'static,
+    F: Fn(Arc<S>, Request<C::Decode>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Response<C::Encode>, Status>> + Send + 'static,
+{
+    Handler {
+        kind: MethodKind::Unary,
+        inner: Arc::new(MethodHandler::<S, F, C, UNARY> {
+            service,
+            method,
+            codec,
+        }),
+    }
+}
+
+/// A handler for a server-streaming method: one request, a stream of
+/// responses.
+pub fn server_streaming_handler<S, C, F, Fut, St>(service: Arc<S>, method: F, codec: C) -> Handler
+where
+    S: Send + Sync + 'static,
+    C: ServerCodec,
+    C::Encode: Send + 'static,
+    C::Decode: Send + 'static,
+    F: Fn(Arc<S>, Request<C::Decode>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Response<St>, Status>> + Send + 'static,
+    St: Stream<Item = Result<C::Encode, Status>> + Send + 'static,
+{
+    Handler {
+        kind: MethodKind::ServerStreaming,
+        inner: Arc::new(MethodHandler::<S, F, C, SERVER_STREAMING> {
+            service,
+            method,
+            codec,
+        }),
+    }
+}
+
+/// A handler for a client-streaming method: a stream of requests, one
+/// response.
+pub fn client_streaming_handler<S, C, F, Fut>(service: Arc<S>, method: F, codec: C) -> Handler
+where
+    S: Send + Sync + 'static,
+    C: ServerCodec,
+    C::Encode: Send + 'static,
+    C::Decode: Send + 'static,
+    F: Fn(Arc<S>, Request<Streaming<C::Decode>>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Response<C::Encode>, Status>> + Send + 'static,
+{
+    Handler {
+        kind: MethodKind::ClientStreaming,
+        inner: Arc::new(MethodHandler::<S, F, C, CLIENT_STREAMING> {
+            service,
+            method,
+            codec,
+        }),
+    }
+}
+
+/// A handler for a bidirectional-streaming method.
+pub fn streaming_handler<S, C, F, Fut, St>(service: Arc<S>, method: F, codec: C) -> Handler
+where
+    S: Send + Sync + 'static,
+    C: ServerCodec,
+    C::Encode: Send + 'static,
+    C::Decode: Send + 'static,
+    F: Fn(Arc<S>, Request<Streaming<C::Decode>>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Response<St>, Status>> + Send + 'static,
+    St: Stream<Item = Result<C::Encode, Status>> + Send + 'static,
+{
+    Handler {
+        kind: MethodKind::BidiStreaming,
+        inner: Arc::new(MethodHandler::<S, F, C, BIDI_STREAMING> {
+            service,
+            method,
+            codec,
+        }),
+    }
+}
+
+/// Runs the interceptors; a rejection finishes the call with its status.
+async fn intercept(
+    call: &ServerCall,
+    head: Request<()>,
+    interceptors: &Interceptors,
+) -> Option<Request<()>> {
+    if interceptors.is_empty() {
+        return Some(head);
+    }
+    match interceptors.run(head).await {
+        Ok(head) => Some(head),
+        Err(status) => {
+            call.finish(status, &MetadataMap::new());
+            None
+        }
+    }
+}
+
+/// Reads the one request message of a unary or server-streaming call
+/// (waiting for the client's half-close, as the other implementations do).
+async fn read_one<C: Codec>(call: &ServerCall, codec: &mut C) -> Result<C::Decode, Status> {
+    let first = std::future::poll_fn(|cx| call.poll_recv(cx)).await?;
+    let Some(first) = first else {
+        return Err(Status::internal(
+            "the client half-closed without sending the request message",
+        ));
+    };
+    let message = codec.decode(first)?;
+    match std::future::poll_fn(|cx| call.poll_recv(cx)).await? {
+        None => Ok(message),
+        Some(_) => Err(Status::internal(
+            "the client sent more than one request message to a single-request method",
+        )),
+    }
+}
+
+/// Sends a single-message response and finishes the call.
+async fn respond_one<C: Codec>(
+    call: &ServerCall,
+    codec: &mut C,
+    result: Result<Response<C::Encode>, Status>,
+) {
+    match result {
+        Ok(response) => {
+            let (message, metadata, trailers) = response.into_parts();
+            if !metadata.is_empty() && call.send_headers(&metadata).is_err() {
+                return;
+            }
+            match call.send(codec, message).await {
+                Ok(()) => call.finish(Status::ok(), &trailers),
+                Err(status) => call.finish(status, &MetadataMap::new()),
+            }
+        }
+        Err(status) => call.finish(status, &MetadataMap::new()),
+    }
+}
+
+/// Sends the headers, then every message of `stream`, then the status. Stops
+/// early (dropping the stream) when the call is cancelled.
+async fn respond_stream<C, St>(
+    call: &ServerCall,
+    codec: &mut C,
+    result: Result<Response<St>, Status>,
+) where
+    C: Codec,
+    St: Stream<Item = Result<C::Encode, Status>>,
+{
+    let response = match result {
+        Ok(response) => response,
+        Err(status) => return call.finish(status, &MetadataMap::new()),
+    };
+    let (stream, metadata, trailers) = response.into_parts();
+    if call.send_headers(&metadata).is_err() {
+        return;
+    }
+    let mut stream = pin!(stream);
+    let context = call.context().clone();
+    let mut cancelled = pin!(context.cancelled());
+    loop {
+        let next = std::future::poll_fn(|cx| {
+            if cancelled.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            stream.as_mut().poll_next(cx).map(Some)
+        })
+        .await;
+        match next {
+            // Cancelled: nothing more can reach the client.
+            None => return,
+            Some(None) => return call.finish(Status::ok(), &trailers),
+            Some(Some(Ok(message))) => {
+                if let Err(status) = call.send(codec, message).await {
+                    return call.finish(status, &MetadataMap::new());
+                }
+            }
+            Some(Some(Err(status))) => return call.finish(status, &MetadataMap::new()),
+        }
+    }
+}
+
+fn with_head<T>(head: Request<()>, message: T) -> Request<T> {
+    head.with_message(message)
+}
+
+impl<S, F, C, Fut> ErasedHandler for MethodHandler<S, F, C, UNARY>
+where
+    S: Send + Sync + 'static,
+    C: ServerCodec,
+    C::Encode: Send + 'static,
+    C::Decode: Send + 'static,
+    F: Fn(Arc<S>, Request<C::Decode>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Response<C::Encode>, Status>> + Send + 'static,
+{
+    fn serve(
+        self: Arc<Self>,
+        call: ServerCall,
+        head: Request<()>,
+        interceptors: Interceptors,
+    ) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let Some(head) = intercept(&call, head, &interceptors).await else {
+                return;
+            };
+            let mut codec = self.codec.clone();
+            let message = match read_one(&call, &mut codec).await {
+                Ok(message) => message,
+                Err(status) => return call.finish(status, &MetadataMap::new()),
+            };
+            let result = (self.method)(Arc::clone(&self.service), with_head(head, message)).await;
+            respond_one(&call, &mut codec, result).await;
+        })
+    }
+}
+
+impl<S, F, C, Fut, St> ErasedHandler for MethodHandler<S, F, C, SERVER_STREAMING>
+where
+    S: Send + Sync + 'static,
+    C: ServerCodec,
+    C::Encode: Send + 'static,
+    C::Decode: Send + 'static,
+    F: Fn(Arc<S>, Request<C::Decode>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Response<St>, Status>> + Send + 'static,
+    St: Stream<Item = Result<C::Encode, Status>> + Send + 'static,
+{
+    fn serve(
+        self: Arc<Self>,
+        call: ServerCall,
+        head: Request<()>,
+        interceptors: Interceptors,
+    ) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let Some(head) = intercept(&call, head, &interceptors).await else {
+                return;
+            };
+            let mut codec = self.codec.clone();
+            let message = match read_one(&call, &mut codec).await {
+                Ok(message) => message,
+                Err(status) => return call.finish(status, &MetadataMap::new()),
+            };
+            let result = (self.method)(Arc::clone(&self.service), with_head(head, message)).await;
+            respond_stream(&call, &mut codec, result).await;
+        })
+    }
+}
+
+impl<S, F, C, Fut> ErasedHandler for MethodHandler<S, F, C, CLIENT_STREAMING>
+where
+    S: Send + Sync + 'static,
+    C: ServerCodec,
+    C::Encode: Send + 'static,
+    C::Decode: Send + 'static,
+    F: Fn(Arc<S>, Request<Streaming<C::Decode>>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Response<C::Encode>, Status>> + Send + 'static,
+{
+    fn serve(
+        self: Arc<Self>,
+        call: ServerCall,
+        head: Request<()>,
+        interceptors: Interceptors,
+    ) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let Some(head) = intercept(&call, head, &interceptors).await else {
+                return;
+            };
+            let mut codec = self.codec.clone();
+            let requests = Streaming::server(call.clone(), self.codec.clone());
+            let result = (self.method)(Arc::clone(&self.service), with_head(head, requests)).await;
+            respond_one(&call, &mut codec, result).await;
+        })
+    }
+}
+
+impl<S, F, C, Fut, St> ErasedHandler for MethodHandler<S, F, C, BIDI_STREAMING>
+where
+    S: Send + Sync + 'static,
+    C: ServerCodec,
+    C::Encode: Send + 'static,
+    C::Decode: Send + 'static,
+    F: Fn(Arc<S>, Request<Streaming<C::Decode>>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Response<St>, Status>> + Send + 'static,
+    St: Stream<Item = Result<C::Encode, Status>> + Send + 'static,
+{
+    fn serve(
+        self: Arc<Self>,
+        call: ServerCall,
+        head: Request<()>,
+        interceptors: Interceptors,
+    ) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let Some(head) = intercept(&call, head, &interceptors).await else {
+                return;
+            };
+            let mut codec = self.codec.clone();
+            let requests = Streaming::server(call.clone(), self.codec.clone());
+            let result = (self.method)(Arc::clone(&self.service), with_head(head, requests)).await;
+            respond_stream(&call, &mut codec, result).await;
+        })
+    }
+}

@@ -1,0 +1,159 @@
+//! [`Streaming`]: the incoming messages of a call, as a `Stream`.
+
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures_core::Stream;
+
+use crate::Status;
+use crate::codec::codec::Codec;
+use crate::codec::metadata::MetadataMap;
+
+use super::client::call::ClientCall;
+use super::server::call::ServerCall;
+
+type Decoder<T> = Box<dyn FnMut(Bytes) -> Result<T, Status> + Send + Sync>;
+
+/// The stream of messages a call receives: request messages on the server
+/// (client and bidirectional streaming), response messages on the client
+/// (server and bidirectional streaming).
+///
+/// Yields `Ok(message)` for each message, then ends (`None`) after the peer
+/// finished successfully; a failure (the server's error status, a cancelled
+/// call, a message that does not decode, a lost connection) is yielded once as
+/// `Err(status)`, then the stream ends.
+///
+/// Reading applies backpressure: flow-control credit is returned to the peer
+/// only as messages are taken, so a slow reader slows its writer.
+///
+/// On the client, dropping the stream before it ended cancels the call
+/// (RST_STREAM CANCEL); [`trailers`](Self::trailers) holds the server's
+/// trailing metadata once the stream ended.
+pub struct Streaming<T> {
+    source: Source,
+    decode: Decoder<T>,
+    trailers: Option<MetadataMap>,
+    done: bool,
+}
+
+enum Source {
+    Server(ServerCall),
+    Client(ClientCall),
+}
+
+impl<T> Streaming<T> {
+    fn with_source<C>(source: Source, mut codec: C) -> Streaming<T>
+    where
+        C: Codec<Decode = T> + Send + Sync + 'static,
+    {
+        Streaming {
+            source,
+            decode: Box::new(move |bytes| codec.decode(bytes)),
+            trailers: None,
+            done: false,
+        }
+    }
+
+    pub(crate) fn server<C>(call: ServerCall, codec: C) -> Streaming<T>
+    where
+        C: Codec<Decode = T> + Send + Sync + 'static,
+    {
+        Streaming::with_source(Source::Server(call), codec)
+    }
+
+    pub(crate) fn client<C>(call: ClientCall, codec: C) -> Streaming<T>
+    where
+        C: Codec<Decode = T> + Send + Sync + 'static,
+    {
+        Streaming::with_source(Source::Client(call), codec)
+    }
+
+    /// The next message: `Ok(Some(message))`, `Ok(None)` at the end, or the
+    /// call's error status.
+    pub async fn message(&mut self) -> Result<Option<T>, Status> {
+        match std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await {
+            Some(Ok(message)) => Ok(Some(message)),
+            Some(Err(status)) => Err(status),
+            None => Ok(None),
+        }
+    }
+
+    /// Client: the server's trailing metadata, once the stream ended.
+    pub fn trailers(&self) -> Option<&MetadataMap> {
+        self.trailers.as_ref()
+    }
+}
+
+impl<T> Stream for Streaming<T> {
+    type Item = Result<T, Status>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        let next = match &this.source {
+            Source::Server(call) => std::task::ready!(call.poll_recv(cx)),
+            Source::Client(call) => match std::task::ready!(call.poll_recv(cx)) {
+                Ok(Some(message)) => Ok(Some(message)),
+                Ok(None) => {
+                    // The call is over; its status decides how the stream ends.
+                    let (status, trailers) = std::task::ready!(call.poll_finished(cx));
+                    this.trailers = Some(trailers);
+                    if status.is_ok() {
+                        Ok(None)
+                    } else {
+                        Err(status)
+                    }
+                }
+                Err(status) => Err(status),
+            },
+        };
+        match next {
+            Ok(Some(bytes)) => match (this.decode)(bytes) {
+                Ok(message) => Poll::Ready(Some(Ok(message))),
+                Err(status) => {
+                    this.done = true;
+                    this.fail(&status);
+                    Poll::Ready(Some(Err(status)))
+                }
+            },
+            Ok(None) => {
+                this.done = true;
+                Poll::Ready(None)
+            }
+            Err(status) => {
+                this.done = true;
+                Poll::Ready(Some(Err(status)))
+            }
+        }
+    }
+}
+
+impl<T> Streaming<T> {
+    /// A message that does not decode ends the call (the spec asks for
+    /// `INTERNAL`): the client cancels it; the server handler sees the error
+    /// and answers with it.
+    fn fail(&self, status: &Status) {
+        if let Source::Client(call) = &self.source {
+            call.cancel_with(status.clone());
+        }
+    }
+}
+
+impl<T> fmt::Debug for Streaming<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Streaming")
+            .field(
+                "side",
+                &match self.source {
+                    Source::Server(_) => "server",
+                    Source::Client(_) => "client",
+                },
+            )
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}

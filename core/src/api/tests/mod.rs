@@ -1,0 +1,5 @@
+//! Unit tests of the async API that need no runtime.
+
+#![allow(clippy::unwrap_used)]
+
+mod contract;
