@@ -142,8 +142,12 @@ def run_cell(client, server, cases, logdir):
     port = free_port()
     label = "%s-client_%s-server" % (client, server)
     server_log = open(os.path.join(logdir, label + ".server.log"), "w")
-    proc = subprocess.Popen(expand(SERVERS[server], port), stdout=server_log,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=INTEROP)
+    try:
+        proc = subprocess.Popen(expand(SERVERS[server], port), stdout=server_log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=INTEROP)
+    except OSError as err:
+        server_log.close()
+        return {}, "cannot start the server: %s" % err
     try:
         problem = wait_until_accepting(proc, port, SERVER_START_TIMEOUT_S)
         if problem:
@@ -157,6 +161,8 @@ def run_cell(client, server, cases, logdir):
                                   timeout=CELL_TIMEOUT_S, cwd=INTEROP)
         except subprocess.TimeoutExpired:
             return {}, "client did not finish within %ds" % CELL_TIMEOUT_S
+        except OSError as err:
+            return {}, "cannot start the client: %s" % err
         with open(os.path.join(logdir, label + ".client.log"), "w") as log:
             log.write(done.stdout + done.stderr)
         sys.stdout.write("--- %s client -> %s server (port %d)\n%s" % (client, server, port, done.stdout))
@@ -181,7 +187,7 @@ def run_cell(client, server, cases, logdir):
 
 def print_matrix(cells, cases, results):
     headers = ["%s->%s" % cell for cell in cells]
-    width = max(len(c) for c in cases)
+    width = max(len("case (client->server)"), *(len(c) for c in cases))
     col = max(8, *(len(h) for h in headers))
     print("\n%-*s  %s" % (width, "case (client->server)", "  ".join(h.ljust(col) for h in headers)))
     notes = []
