@@ -1,4 +1,148 @@
-//! ferrule-smol: the smol adapter for ferrule.
+//! ferrule-smol: runs ferrule on smol (async-io + async-executor). It binds
+//! and nothing else: the [`Runtime`] (spawn on smol's global executor,
+//! async-io timers), TCP listening and connecting, the bridge from smol's
+//! `futures-io` sockets to the IO traits h2 reads and writes, and a few
+//! conveniences. Everything else is in `ferrule_core::api`.
 //!
-//! Empty until the async API issue (issue 4): it will implement the `Runtime`
-//! trait of ferrule-core with smol's sockets, timers and spawn, and nothing else.
+//! ```no_run
+//! # async fn demo(router: ferrule_core::api::Router) -> std::io::Result<()> {
+//! let server = ferrule_smol::serve("127.0.0.1:50051", router).await?;
+//! let channel = ferrule_smol::channel("127.0.0.1:50051");
+//! # let _ = (server, channel); Ok(()) }
+//! ```
+
+mod compat;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use ferrule_core::Status;
+use ferrule_core::api::{
+    Channel, ChannelConfig, Connector, Listener, Router, Runtime, Server, ServerHandle, Timer,
+};
+use smol::net::{AsyncToSocketAddrs, TcpStream};
+
+pub use compat::Compat;
+
+/// The smol [`Runtime`]: tasks on smol's global executor, async-io timers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SmolRuntime;
+
+impl Runtime for SmolRuntime {
+    fn spawn(&self, future: Pin<Box<dyn Future<Output = ()> + Send>>) {
+        smol::spawn(future).detach();
+    }
+
+    fn new_timer(&self, deadline: Instant) -> Pin<Box<dyn Timer>> {
+        Box::pin(SmolTimer(smol::Timer::at(deadline)))
+    }
+}
+
+/// An async-io timer as a ferrule [`Timer`].
+#[derive(Debug)]
+struct SmolTimer(smol::Timer);
+
+impl Future for SmolTimer {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.0).poll(cx).map(drop)
+    }
+}
+
+impl Timer for SmolTimer {
+    fn reset(mut self: Pin<&mut Self>, deadline: Instant) {
+        self.0.set_at(deadline);
+    }
+}
+
+/// A TCP [`Listener`]; accepted sockets get `TCP_NODELAY`.
+#[derive(Debug)]
+pub struct TcpListener {
+    inner: smol::net::TcpListener,
+}
+
+impl TcpListener {
+    /// Binds to `addr` (`127.0.0.1:0` for an ephemeral port).
+    pub async fn bind(addr: impl AsyncToSocketAddrs) -> io::Result<TcpListener> {
+        Ok(TcpListener {
+            inner: smol::net::TcpListener::bind(addr).await?,
+        })
+    }
+}
+
+impl Listener for TcpListener {
+    type Io = Compat<TcpStream>;
+
+    async fn accept(&mut self) -> io::Result<(Compat<TcpStream>, Option<SocketAddr>)> {
+        let (stream, peer) = self.inner.accept().await?;
+        // gRPC messages are small and latency-bound: no Nagle.
+        stream.set_nodelay(true)?;
+        Ok((Compat::new(stream), Some(peer)))
+    }
+
+    fn local_addr(&self) -> Option<SocketAddr> {
+        self.inner.local_addr().ok()
+    }
+}
+
+/// A TCP [`Connector`] to `host:port` (resolved on every attempt).
+#[derive(Debug, Clone)]
+pub struct TcpConnector {
+    target: String,
+}
+
+impl TcpConnector {
+    /// Connects to `target`: `host:port`, optionally prefixed `http://`.
+    pub fn new(target: &str) -> TcpConnector {
+        TcpConnector {
+            target: ferrule_core::api::authority_of(target).to_owned(),
+        }
+    }
+}
+
+impl Connector for TcpConnector {
+    type Io = Compat<TcpStream>;
+
+    async fn connect(&self) -> io::Result<Compat<TcpStream>> {
+        let stream = TcpStream::connect(self.target.as_str()).await?;
+        stream.set_nodelay(true)?;
+        Ok(Compat::new(stream))
+    }
+}
+
+/// A [`Server`] on smol.
+pub fn server() -> Server {
+    Server::new(SmolRuntime)
+}
+
+/// Binds `addr` and serves `router` with the default configuration.
+pub async fn serve(addr: impl AsyncToSocketAddrs, router: Router) -> io::Result<ServerHandle> {
+    let listener = TcpListener::bind(addr).await?;
+    Ok(server().serve(listener, router))
+}
+
+/// A lazily connecting [`Channel`] to `target` (`host:port` or
+/// `http://host:port`) with the default configuration.
+pub fn channel(target: &str) -> Channel {
+    channel_with(target, ChannelConfig::default())
+}
+
+/// A lazily connecting [`Channel`] with `config`; its `:authority` is set to
+/// `target`'s.
+pub fn channel_with(target: &str, mut config: ChannelConfig) -> Channel {
+    config.client.authority = ferrule_core::api::authority_of(target).to_owned();
+    Channel::new(SmolRuntime, TcpConnector::new(target), config)
+}
+
+/// A channel to `target`, connected before returning (`UNAVAILABLE` if the
+/// server cannot be reached).
+pub async fn connect(target: &str) -> Result<Channel, Status> {
+    let channel = channel(target);
+    channel.ready().await?;
+    Ok(channel)
+}

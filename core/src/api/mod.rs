@@ -31,7 +31,7 @@ mod server;
 mod signal;
 mod streaming;
 
-pub use client::{Channel, ChannelConfig, Client};
+pub use client::{Channel, ChannelConfig, Client, authority_of};
 pub use context::CallContext;
 pub use interceptor::Interceptor;
 pub use request::{Request, Response};

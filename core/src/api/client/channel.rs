@@ -14,6 +14,17 @@ use super::super::runtime::{Connector, DynConnector, Runtime, sleep_until};
 use super::call::{ClientCall, ClientConn, ClientSlot};
 use super::driver::ClientDriver;
 
+/// The `host:port` part of a channel target: `http://host:port/` and
+/// `host:port` both give `host:port`. Adapters connect to it and send it as
+/// `:authority`.
+pub fn authority_of(target: &str) -> &str {
+    let rest = target
+        .strip_prefix("http://")
+        .or_else(|| target.strip_prefix("https://"))
+        .unwrap_or(target);
+    rest.split('/').next().unwrap_or(rest)
+}
+
 /// Settings of a [`Channel`].
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -343,5 +354,23 @@ impl fmt::Debug for Channel {
             .field("state", &state)
             .field("attempts", &self.connection_attempts())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::authority_of;
+
+    #[test]
+    fn authority_strips_scheme_and_path() {
+        for (target, want) in [
+            ("127.0.0.1:50051", "127.0.0.1:50051"),
+            ("http://localhost:80", "localhost:80"),
+            ("http://localhost:80/", "localhost:80"),
+            ("https://[::1]:443/x", "[::1]:443"),
+            ("", ""),
+        ] {
+            assert_eq!(authority_of(target), want, "{target}");
+        }
     }
 }

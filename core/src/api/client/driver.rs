@@ -129,7 +129,8 @@ impl ClientDriver {
                     }
                 }
                 if closed {
-                    state.engine = None;
+                    // The engine already dropped the transport; it stays so
+                    // that calls can read what arrived before the end.
                     return Poll::Ready(());
                 }
                 if budget == 0 {

@@ -22,7 +22,7 @@ use super::request::{Request, Response};
 use super::streaming::Streaming;
 use call::{ClientCall, SendFailure};
 
-pub use channel::{Channel, ChannelConfig};
+pub use channel::{Channel, ChannelConfig, authority_of};
 
 /// A [`Channel`] with client interceptors and per-call defaults. Cheap to
 /// clone; generated clients wrap one.

@@ -187,14 +187,8 @@ impl ConnDriver {
                     }
                 }
                 if closed {
-                    // Dropping the engine closes the socket; handles still
-                    // alive see the connection gone.
-                    state.engine = None;
-                    for slot in state.calls.values_mut() {
-                        slot.context
-                            .cancel(Status::unavailable("the connection was closed"));
-                        slot.wake_all();
-                    }
+                    // The engine already dropped the transport; handles
+                    // still alive find their calls over.
                     return Poll::Ready(());
                 }
                 if budget == 0 {

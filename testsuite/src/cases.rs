@@ -1,0 +1,968 @@
+//! The test bodies, generic over the runtime.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::Duration;
+
+use ferrule_core::api::codegen::{Code, Status};
+use ferrule_core::api::{
+    Channel, ChannelConfig, Client, Request, Router, Runtime, Server, ServerHandle, Streaming,
+};
+use ferrule_core::codec::compression::Encoding;
+
+use crate::Harness;
+use crate::kill::{KillSwitch, KillableListener};
+use crate::service::{Echo, EchoClient, EchoServer, Items, Msg, Probe, User};
+use crate::util::{sleep, wait_until, within};
+
+const SECOND: Duration = Duration::from_secs(1);
+const LIMIT: Duration = Duration::from_secs(10);
+
+/// A server with the Echo service and a client to it.
+struct Env {
+    rt: Arc<dyn Runtime>,
+    probe: Arc<Probe>,
+    echo_relay: Arc<Mutex<Option<EchoClient>>>,
+    server: ServerHandle,
+    addr: SocketAddr,
+    channel: Channel,
+    client: EchoClient,
+}
+
+/// Settings of one environment.
+struct Setup {
+    server: Box<dyn FnOnce(&mut Server) + Send>,
+    router: Box<dyn FnOnce(Router) -> Router + Send>,
+    channel: ChannelConfig,
+    addr: SocketAddr,
+    kill: Option<KillSwitch>,
+}
+
+impl Default for Setup {
+    fn default() -> Setup {
+        let mut channel = ChannelConfig::default();
+        channel.initial_backoff = Duration::from_millis(20);
+        channel.max_backoff = Duration::from_millis(100);
+        channel.connect_timeout = Duration::from_secs(5);
+        Setup {
+            server: Box::new(|_| {}),
+            router: Box::new(|r| r),
+            channel,
+            addr: "127.0.0.1:0".parse().unwrap(),
+            kill: None,
+        }
+    }
+}
+
+fn echo_router(
+    rt: &Arc<dyn Runtime>,
+    probe: &Arc<Probe>,
+) -> (Router, Arc<Mutex<Option<EchoClient>>>) {
+    let echo = Echo {
+        runtime: Arc::clone(rt),
+        probe: Arc::clone(probe),
+        relay: Mutex::new(None),
+    };
+    let relay = Arc::new(Mutex::new(None));
+    let server = EchoServer::new(echo);
+    (Router::new().add_service(server), relay)
+}
+
+async fn serve<H: Harness>(
+    rt: &Arc<dyn Runtime>,
+    addr: SocketAddr,
+    router: Router,
+    configure: Box<dyn FnOnce(&mut Server) + Send>,
+    kill: Option<KillSwitch>,
+) -> ServerHandle {
+    let mut server = Server::with_runtime(Arc::clone(rt));
+    configure(&mut server);
+    // A port just released may take a moment to bind again.
+    let mut tries = 0;
+    let listener = loop {
+        match H::bind(addr).await {
+            Ok(listener) => break listener,
+            Err(e) => {
+                tries += 1;
+                assert!(tries < 100, "bind {addr}: {e}");
+                sleep(rt, Duration::from_millis(20)).await;
+            }
+        }
+    };
+    match kill {
+        Some(switch) => server.serve(
+            KillableListener {
+                inner: listener,
+                switch,
+            },
+            router,
+        ),
+        None => server.serve(listener, router),
+    }
+}
+
+async fn start<H: Harness>(setup: Setup) -> Env {
+    let rt = H::runtime();
+    let probe = Arc::new(Probe::default());
+    let (router, _) = echo_router(&rt, &probe);
+    let router = (setup.router)(router);
+    let server = serve::<H>(&rt, setup.addr, router, setup.server, setup.kill).await;
+    let addr = server.local_addr().expect("a TCP listener has an address");
+    let channel = H::channel(addr, setup.channel);
+    let client = EchoClient::new(channel.clone());
+    Env {
+        rt,
+        probe,
+        echo_relay: Arc::new(Mutex::new(None)),
+        server,
+        addr,
+        channel,
+        client,
+    }
+}
+
+/// Collects a response stream: the messages, then the error if it failed.
+async fn drain(
+    rt: &Arc<dyn Runtime>,
+    mut stream: Streaming<Msg>,
+) -> (Vec<Msg>, Option<Status>, Streaming<Msg>) {
+    let mut out = Vec::new();
+    loop {
+        match within(rt, LIMIT, "next stream message", stream.message()).await {
+            Ok(Some(m)) => out.push(m),
+            Ok(None) => return (out, None, stream),
+            Err(status) => return (out, Some(status), stream),
+        }
+    }
+}
+
+/// Spawns `future` on the runtime; the returned slot fills with its output.
+fn spawn<T: Send + 'static>(
+    rt: &Arc<dyn Runtime>,
+    future: impl Future<Output = T> + Send + 'static,
+) -> Arc<Mutex<Option<T>>> {
+    let slot = Arc::new(Mutex::new(None));
+    let out = Arc::clone(&slot);
+    rt.spawn(Box::pin(async move {
+        let value = future.await;
+        *out.lock().unwrap() = Some(value);
+    }));
+    slot
+}
+
+async fn take<T>(rt: &Arc<dyn Runtime>, slot: &Arc<Mutex<Option<T>>>, what: &str) -> T {
+    wait_until(rt, LIMIT, what, || slot.lock().unwrap().is_some()).await;
+    slot.lock().unwrap().take().unwrap()
+}
+
+fn code_of<T>(result: Result<T, Status>) -> Code {
+    match result {
+        Ok(_) => Code::OK,
+        Err(status) => status.code(),
+    }
+}
+
+// ----- the four kinds, metadata, statuses --------------------------------
+
+pub async fn four_kinds<H: Harness>() {
+    let env = start::<H>(Setup::default()).await;
+    let rt = &env.rt;
+
+    let reply = within(rt, LIMIT, "unary", env.client.unary(Msg::text("hello"))).await;
+    assert_eq!(reply.unwrap().into_inner().text, "hello");
+
+    let request = Msg {
+        text: "x".into(),
+        count: 5,
+        ..Msg::default()
+    };
+    let stream = within(rt, LIMIT, "server streaming", env.client.expand(request)).await;
+    let (items, error, _) = drain(rt, stream.unwrap().into_inner()).await;
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(
+        items.iter().map(|m| m.index).collect::<Vec<_>>(),
+        [0, 1, 2, 3, 4]
+    );
+
+    let reply = within(
+        rt,
+        LIMIT,
+        "client streaming",
+        env.client.collect(Items::of(&["a", "b", "c"])),
+    )
+    .await;
+    let reply = reply.unwrap().into_inner();
+    assert_eq!((reply.text.as_str(), reply.count), ("a,b,c", 3));
+
+    let stream = within(
+        rt,
+        LIMIT,
+        "bidi",
+        env.client.chat(Items::of(&["1", "2", "3"])),
+    )
+    .await;
+    let (items, error, _) = drain(rt, stream.unwrap().into_inner()).await;
+    assert!(error.is_none(), "{error:?}");
+    let got: Vec<_> = items.iter().map(|m| (m.text.as_str(), m.index)).collect();
+    assert_eq!(got, [("1", 0), ("2", 1), ("3", 2)]);
+
+    // Empty client stream: zero messages is a valid request stream.
+    let reply = within(
+        rt,
+        LIMIT,
+        "empty client stream",
+        env.client.collect(Items::of(&[])),
+    )
+    .await;
+    assert_eq!(reply.unwrap().into_inner().count, 0);
+    assert_eq!(env.channel.connection_attempts(), 1);
+}
+
+pub async fn metadata_both_ways<H: Harness>() {
+    let env = start::<H>(Setup::default()).await;
+    let rt = &env.rt;
+    let mut request = Request::new(Msg::text("m"));
+    request.metadata_mut().insert("x-request", "abc").unwrap();
+    request
+        .metadata_mut()
+        .insert_bin("x-blob-bin", &[0, 1, 254, 255])
+        .unwrap();
+    let reply = within(rt, LIMIT, "unary with metadata", env.client.unary(request))
+        .await
+        .unwrap();
+    assert_eq!(reply.metadata().get("x-echo"), Some("abc"));
+    assert_eq!(
+        reply.metadata().get_bin("x-blob-bin"),
+        Some(&[0u8, 1, 254, 255][..])
+    );
+    assert_eq!(reply.trailers().get("x-trailer"), Some("done"));
+
+    let mut request = Request::new(Msg {
+        count: 2,
+        ..Msg::default()
+    });
+    request.metadata_mut().insert("x-request", "s").unwrap();
+    let reply = within(
+        rt,
+        LIMIT,
+        "streaming with metadata",
+        env.client.expand(request),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.metadata().get("x-echo"), Some("s"));
+    let (items, error, stream) = drain(rt, reply.into_inner()).await;
+    assert_eq!((items.len(), error), (2, None));
+    assert_eq!(
+        stream.trailers().and_then(|t| t.get("x-trailer")),
+        Some("streamed")
+    );
+}
+
+pub async fn every_status_path<H: Harness>() {
+    let env = start::<H>(Setup::default()).await;
+    let rt = &env.rt;
+    // Every non-OK code, from a unary handler (a Trailers-Only response).
+    for code in 1..=16 {
+        let request = Msg {
+            text: format!("failure {code}: ünïcode % and\nnewline"),
+            code,
+            ..Msg::default()
+        };
+        let status = within(
+            rt,
+            LIMIT,
+            "failing unary",
+            env.client.unary(request.clone()),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(status.code(), Code::from_i32(code));
+        assert_eq!(status.message(), request.text);
+    }
+    // Server streaming: messages, then the error in the trailers.
+    let request = Msg {
+        text: "late".into(),
+        count: 3,
+        code: Code::ABORTED.as_i32(),
+        ..Msg::default()
+    };
+    let stream = within(rt, LIMIT, "failing stream", env.client.expand(request))
+        .await
+        .unwrap();
+    let (items, error, _) = drain(rt, stream.into_inner()).await;
+    assert_eq!(items.len(), 3);
+    assert_eq!(
+        error.map(|s| (s.code(), s.message().to_owned())),
+        Some((Code::ABORTED, "late".to_owned()))
+    );
+    // Client streaming: the handler rejects a message.
+    let mut bad = Msg::text("bad");
+    bad.code = Code::INVALID_ARGUMENT.as_i32();
+    let items = Items(VecDeque::from([Msg::text("ok"), bad]));
+    let result = within(
+        rt,
+        LIMIT,
+        "failing client stream",
+        env.client.collect(items),
+    )
+    .await;
+    assert_eq!(code_of(result), Code::INVALID_ARGUMENT);
+    // Bidi: the error arrives after the echoed messages.
+    let mut bad = Msg::text("nope");
+    bad.code = Code::OUT_OF_RANGE.as_i32();
+    let items = Items(VecDeque::from([Msg::text("1"), bad]));
+    let stream = within(rt, LIMIT, "failing bidi", env.client.chat(items))
+        .await
+        .unwrap();
+    let (items, error, _) = drain(rt, stream.into_inner()).await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(error.map(|s| s.code()), Some(Code::OUT_OF_RANGE));
+    // A request that does not decode: the server answers INTERNAL.
+    let raw = Client::new(env.channel.clone());
+    let garbage = bytes::Bytes::from_static(b"\x0a\x05ab");
+    let result = within(
+        rt,
+        LIMIT,
+        "undecodable request",
+        raw.unary(
+            &crate::service::UNARY,
+            Request::new(garbage),
+            ferrule_core::codec::codec::BytesCodec,
+        ),
+    )
+    .await;
+    assert_eq!(code_of(result), Code::INTERNAL);
+}
+
+pub async fn unknown_method_is_unimplemented<H: Harness>() {
+    let env = start::<H>(Setup::default()).await;
+    let status = within(
+        &env.rt,
+        LIMIT,
+        "missing method",
+        env.client.missing(Msg::text("?")),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), Code::UNIMPLEMENTED);
+    assert!(
+        status.message().contains("/test.Echo/Missing"),
+        "{status:?}"
+    );
+    // The connection is fine afterwards.
+    let reply = within(
+        &env.rt,
+        LIMIT,
+        "unary after",
+        env.client.unary(Msg::text("ok")),
+    )
+    .await;
+    assert!(reply.is_ok());
+}
+
+pub async fn interceptors_chain_on_both_sides<H: Harness>() {
+    let mut setup = Setup::default();
+    setup.router = Box::new(|router| {
+        router
+            .interceptor(|request: Request<()>| async move {
+                match request.metadata().get("authorization") {
+                    Some("Bearer good") => Ok(request),
+                    _ => Err(Status::unauthenticated("missing or bad token")),
+                }
+            })
+            .interceptor(|mut request: Request<()>| async move {
+                request.extensions_mut().insert(User("alice".into()));
+                Ok(request)
+            })
+    });
+    let env = start::<H>(setup).await;
+    let rt = &env.rt;
+    let status = within(rt, LIMIT, "no token", env.client.unary(Msg::text("x")))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::UNAUTHENTICATED);
+    assert_eq!(
+        env.probe.started("Unary"),
+        0,
+        "a rejected call never reaches the handler"
+    );
+
+    let client = EchoClient::new(
+        Client::new(env.channel.clone())
+            .with_interceptor(|mut request: Request<()>| async move {
+                request
+                    .metadata_mut()
+                    .insert("authorization", "Bearer good")
+                    .unwrap();
+                Ok(request)
+            })
+            .with_interceptor(|mut request: Request<()>| async move {
+                assert_eq!(request.path(), Some("/test.Echo/Unary"));
+                request
+                    .metadata_mut()
+                    .insert("x-request", "chained")
+                    .unwrap();
+                Ok(request)
+            }),
+    );
+    let reply = within(rt, LIMIT, "with token", client.unary(Msg::text("x")))
+        .await
+        .unwrap();
+    assert_eq!(reply.metadata().get("x-echo"), Some("chained"));
+    assert_eq!(
+        env.probe.extension_seen.lock().unwrap().as_deref(),
+        Some("alice")
+    );
+
+    let refusing =
+        EchoClient::new(Client::new(env.channel.clone()).with_interceptor(
+            |_: Request<()>| async move { Err(Status::permission_denied("local")) },
+        ));
+    let status = within(
+        rt,
+        LIMIT,
+        "client interceptor rejects",
+        refusing.unary(Msg::text("x")),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        (status.code(), status.message()),
+        (Code::PERMISSION_DENIED, "local")
+    );
+}
+
+// ----- deadlines and cancellation -----------------------------------------
+
+pub async fn deadline_exceeded_on_a_slow_handler<H: Harness>() {
+    let env = start::<H>(Setup::default()).await;
+    let rt = &env.rt;
+    let mut request = Request::new(Msg {
+        delay_ms: 10_000,
+        ..Msg::default()
+    });
+    request.set_timeout(Duration::from_millis(100));
+    let started = rt.now();
+    let status = within(rt, LIMIT, "slow call", env.client.unary(request))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::DEADLINE_EXCEEDED, "{status:?}");
+    assert!(
+        rt.now() - started < 3 * SECOND,
+        "the deadline ended the call promptly"
+    );
+
+    // A client-wide default timeout, and the server handler sees its call end.
+    let client =
+        EchoClient::new(Client::new(env.channel.clone()).with_timeout(Duration::from_millis(100)));
+    let status = within(rt, LIMIT, "hang", client.hang(Msg::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::DEADLINE_EXCEEDED);
+    wait_until(rt, LIMIT, "server saw the deadline", || {
+        !env.probe.cancelled_codes("Hang").is_empty()
+    })
+    .await;
+    let codes = env.probe.cancelled_codes("Hang");
+    assert!(
+        codes == [Code::DEADLINE_EXCEEDED] || codes == [Code::CANCELLED],
+        "{codes:?}"
+    );
+    // A deadline already passed fails at once, without a round trip.
+    let mut request = Request::new(Msg::default());
+    request.set_deadline(rt.now());
+    let status = within(rt, LIMIT, "past deadline", env.client.unary(request))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::DEADLINE_EXCEEDED);
+}
+
+pub async fn server_reads_its_deadline_and_propagates_it<H: Harness>() {
+    let env = start::<H>(Setup::default()).await;
+    let rt = &env.rt;
+    let mut request = Request::new(Msg::default());
+    request.set_timeout(Duration::from_secs(5));
+    let reply = within(rt, LIMIT, "deadline seen", env.client.unary(request))
+        .await
+        .unwrap();
+    let seen = reply.into_inner().deadline_ms;
+    assert!(seen > 0 && seen <= 5_000, "{seen}");
+    let reply = within(rt, LIMIT, "no deadline", env.client.unary(Msg::default()))
+        .await
+        .unwrap();
+    assert_eq!(reply.into_inner().deadline_ms, 0);
+
+    // Relay forwards to Unary with the incoming deadline propagated.
+    let _ = &env.echo_relay;
+    let relay_probe = Arc::new(Probe::default());
+    let echo = Echo {
+        runtime: Arc::clone(rt),
+        probe: relay_probe,
+        relay: Mutex::new(Some(env.client.clone())),
+    };
+    let relay_server = serve::<H>(
+        rt,
+        "127.0.0.1:0".parse().unwrap(),
+        Router::new().add_service(EchoServer::new(echo)),
+        Box::new(|_| {}),
+        None,
+    )
+    .await;
+    let relay_addr = relay_server.local_addr().unwrap();
+    let relay_client = EchoClient::new(H::channel(relay_addr, ChannelConfig::default()));
+    let mut request = Request::new(Msg::default());
+    request.set_timeout(Duration::from_secs(2));
+    let reply = within(rt, LIMIT, "relayed", relay_client.relay(request))
+        .await
+        .unwrap();
+    let seen = reply.into_inner().deadline_ms;
+    assert!(
+        seen > 0 && seen <= 2_000,
+        "the inner call inherited the deadline: {seen}"
+    );
+    let reply = within(
+        rt,
+        LIMIT,
+        "relayed, no deadline",
+        relay_client.relay(Msg::default()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.into_inner().deadline_ms, 0);
+}
+
+pub async fn cancellation_is_seen_by_the_server_handler<H: Harness>() {
+    let env = start::<H>(Setup::default()).await;
+    let rt = &env.rt;
+    let call = env.client.hang(Msg::default());
+    let probe = Arc::clone(&env.probe);
+    let wait_started = async {
+        wait_until(rt, LIMIT, "handler started", || probe.started("Hang") == 1).await;
+        sleep(rt, Duration::from_millis(20)).await;
+    };
+    // Race the call against "the handler started": the call loses and is
+    // dropped, which must cancel it on the wire.
+    // Boxed, so that dropping it really drops the call's future.
+    let mut call = Box::pin(call);
+    let mut started = pin!(wait_started);
+    let finished_early = std::future::poll_fn(|cx| {
+        if let Poll::Ready(result) = call.as_mut().poll(cx) {
+            return Poll::Ready(Some(result));
+        }
+        started.as_mut().poll(cx).map(|()| None)
+    })
+    .await;
+    assert!(finished_early.is_none(), "{finished_early:?}");
+    drop(call);
+    wait_until(rt, LIMIT, "server saw the cancellation", || {
+        env.probe.cancelled_codes("Hang") == [Code::CANCELLED]
+    })
+    .await;
+    // The connection survives a cancelled call.
+    assert!(
+        within(rt, LIMIT, "after cancel", env.client.unary(Msg::default()))
+            .await
+            .is_ok()
+    );
+}
+
+pub async fn dropping_a_response_stream_cancels_the_server_stream<H: Harness>() {
+    let env = start::<H>(Setup::default()).await;
+    let rt = &env.rt;
+    let request = Msg {
+        count: 10_000,
+        delay_ms: 5,
+        ..Msg::default()
+    };
+    let mut stream = within(rt, LIMIT, "open stream", env.client.expand(request))
+        .await
+        .unwrap()
+        .into_inner();
+    for _ in 0..2 {
+        assert!(
+            within(rt, LIMIT, "message", stream.message())
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+    drop(stream);
+    wait_until(rt, LIMIT, "server dropped its stream", || {
+        *env.probe.streams_dropped.lock().unwrap() == 1
+    })
+    .await;
+
+    // Dropping a bidi response stream ends the request sender too.
+    let pending = crate::service::ItemsThenPending(VecDeque::from([Msg::text("a")]));
+    let mut stream = within(rt, LIMIT, "open chat", env.client.chat(pending))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        within(rt, LIMIT, "chat message", stream.message())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    drop(stream);
+    assert!(
+        within(rt, LIMIT, "after drop", env.client.unary(Msg::default()))
+            .await
+            .is_ok()
+    );
+}
+
+// ----- load and limits ----------------------------------------------------
+
+pub async fn thousand_concurrent_calls_on_one_connection<H: Harness>() {
+    let env = start::<H>(Setup::default()).await;
+    let rt = &env.rt;
+    let ok = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(Mutex::new(Vec::new()));
+    for i in 0..1000u32 {
+        let client = env.client.clone();
+        let ok = Arc::clone(&ok);
+        let failed = Arc::clone(&failed);
+        rt.spawn(Box::pin(async move {
+            let request = Msg {
+                text: i.to_string(),
+                ..Msg::default()
+            };
+            match client.unary(request).await {
+                Ok(reply) if reply.get_ref().text == i.to_string() => {
+                    ok.fetch_add(1, Ordering::SeqCst);
+                }
+                other => failed.lock().unwrap().push(format!("{i}: {other:?}")),
+            }
+        }));
+    }
+    wait_until(rt, Duration::from_secs(60), "1000 calls", || {
+        ok.load(Ordering::SeqCst) + failed.lock().unwrap().len() == 1000
+    })
+    .await;
+    assert_eq!(*failed.lock().unwrap(), Vec::<String>::new());
+    assert_eq!(env.channel.connection_attempts(), 1, "one connection");
+    assert_eq!(env.server.connections(), 1);
+}
+
+/// The length of a `Msg` carrying only a payload of `n` bytes.
+fn payload_msg(n: usize) -> Msg {
+    Msg {
+        payload: vec![1u8; n],
+        ..Msg::default()
+    }
+}
+
+fn msg_of_len(len: usize) -> Msg {
+    use prost::Message;
+    // 1 tag byte + the varint length + the payload.
+    let mut n = len.saturating_sub(6);
+    while payload_msg(n).encoded_len() < len {
+        n += 1;
+    }
+    let msg = payload_msg(n);
+    assert_eq!(msg.encoded_len(), len);
+    msg
+}
+
+pub async fn messages_up_to_the_limit_and_one_over<H: Harness>() {
+    const MAX: usize = 1024 * 1024;
+    let mut setup = Setup::default();
+    setup.server = Box::new(|server| server.config_mut().limits.max_recv_message_size = MAX);
+    let env = start::<H>(setup).await;
+    let rt = &env.rt;
+    let reply = within(
+        rt,
+        LIMIT,
+        "message at the limit",
+        env.client.unary(msg_of_len(MAX)),
+    )
+    .await;
+    assert_eq!(
+        reply.unwrap().into_inner().payload.len(),
+        msg_of_len(MAX).payload.len()
+    );
+    let status = within(
+        rt,
+        LIMIT,
+        "one byte over",
+        env.client.unary(msg_of_len(MAX + 1)),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), Code::RESOURCE_EXHAUSTED, "{status:?}");
+    // Streams too: the oversized message ends the call, the others went through.
+    let items = Items(VecDeque::from([msg_of_len(10), msg_of_len(MAX + 1)]));
+    let result = within(
+        rt,
+        LIMIT,
+        "stream with an oversized message",
+        env.client.collect(items),
+    )
+    .await;
+    assert_eq!(code_of(result), Code::RESOURCE_EXHAUSTED);
+    assert!(
+        within(rt, LIMIT, "still fine", env.client.unary(Msg::default()))
+            .await
+            .is_ok()
+    );
+}
+
+pub async fn response_over_the_client_limit<H: Harness>() {
+    let mut setup = Setup::default();
+    setup.channel.client.limits.max_recv_message_size = 1024;
+    let env = start::<H>(setup).await;
+    let rt = &env.rt;
+    let request = Msg {
+        reply_payload_len: 1000,
+        ..Msg::default()
+    };
+    assert!(
+        within(rt, LIMIT, "under", env.client.unary(request))
+            .await
+            .is_ok()
+    );
+    let request = Msg {
+        reply_payload_len: 2000,
+        ..Msg::default()
+    };
+    let status = within(rt, LIMIT, "over", env.client.unary(request))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::RESOURCE_EXHAUSTED, "{status:?}");
+    // A send over the client's send limit fails locally.
+    let mut setup = Setup::default();
+    setup.channel.client.limits.max_send_message_size = 100;
+    let env = start::<H>(setup).await;
+    let status = within(rt, LIMIT, "send over", env.client.unary(payload_msg(200)))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::RESOURCE_EXHAUSTED, "{status:?}");
+}
+
+// ----- failures and shutdown ----------------------------------------------
+
+pub async fn server_dies_mid_call<H: Harness>() {
+    let switch = KillSwitch::default();
+    let setup = Setup {
+        kill: Some(switch.clone()),
+        ..Setup::default()
+    };
+    let env = start::<H>(setup).await;
+    let rt = &env.rt;
+    let client = env.client.clone();
+    let hang = spawn(rt, async move { client.hang(Msg::default()).await });
+    let client = env.client.clone();
+    let request = Msg {
+        count: 1000,
+        delay_ms: 5,
+        ..Msg::default()
+    };
+    let stream = within(rt, LIMIT, "open stream", client.expand(request))
+        .await
+        .unwrap();
+    wait_until(rt, LIMIT, "handler started", || {
+        env.probe.started("Hang") == 1
+    })
+    .await;
+    switch.kill();
+    let status = take(rt, &hang, "the call in flight ends")
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::UNAVAILABLE, "{status:?}");
+    let (_, error, _) = drain(rt, stream.into_inner()).await;
+    assert_eq!(error.map(|s| s.code()), Some(Code::UNAVAILABLE));
+    wait_until(rt, LIMIT, "the handler saw its call end", || {
+        env.probe.cancelled_codes("Hang") == [Code::UNAVAILABLE]
+    })
+    .await;
+}
+
+pub async fn reconnect_after_the_server_restarts<H: Harness>() {
+    let env = start::<H>(Setup::default()).await;
+    let rt = &env.rt;
+    assert!(
+        within(rt, LIMIT, "first call", env.client.unary(Msg::default()))
+            .await
+            .is_ok()
+    );
+    within(rt, LIMIT, "abort", env.server.abort()).await;
+    let status = within(
+        rt,
+        LIMIT,
+        "call while down",
+        env.client.unary(Msg::default()),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), Code::UNAVAILABLE, "{status:?}");
+
+    let probe = Arc::new(Probe::default());
+    let (router, _) = echo_router(rt, &probe);
+    let restarted = serve::<H>(rt, env.addr, router, Box::new(|_| {}), None).await;
+    let deadline = rt.now() + LIMIT;
+    loop {
+        match within(
+            rt,
+            LIMIT,
+            "call after restart",
+            env.client.unary(Msg::text("back")),
+        )
+        .await
+        {
+            Ok(reply) => {
+                assert_eq!(reply.into_inner().text, "back");
+                break;
+            }
+            Err(status) => {
+                assert_eq!(status.code(), Code::UNAVAILABLE, "{status:?}");
+                assert!(rt.now() < deadline, "never reconnected: {status:?}");
+                sleep(rt, Duration::from_millis(20)).await;
+            }
+        }
+    }
+    assert!(env.channel.connection_attempts() >= 2);
+    assert_eq!(probe.started("Unary"), 1);
+    within(rt, LIMIT, "shutdown", restarted.shutdown(SECOND)).await;
+}
+
+pub async fn calls_fail_fast_while_the_server_is_down<H: Harness>() {
+    let rt = H::runtime();
+    // A port nobody listens on.
+    let addr = {
+        let listener = H::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        ferrule_core::api::Listener::local_addr(&listener).unwrap()
+    };
+    let mut config = ChannelConfig::default();
+    config.initial_backoff = Duration::from_secs(30);
+    let channel = H::channel(addr, config);
+    let client = EchoClient::new(channel.clone());
+    let started = rt.now();
+    let status = within(&rt, LIMIT, "refused", client.unary(Msg::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::UNAVAILABLE, "{status:?}");
+    let status = within(&rt, LIMIT, "in backoff", client.unary(Msg::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::UNAVAILABLE);
+    assert_eq!(
+        channel.connection_attempts(),
+        1,
+        "no new attempt during the backoff"
+    );
+    assert!(rt.now() - started < 3 * SECOND);
+    assert!(!channel.is_connected());
+    let status = within(&rt, LIMIT, "ready", channel.ready())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::UNAVAILABLE);
+}
+
+pub async fn graceful_shutdown_lets_in_flight_calls_finish<H: Harness>() {
+    let env = start::<H>(Setup::default()).await;
+    let rt = &env.rt;
+    let mut calls = Vec::new();
+    for _ in 0..3 {
+        let client = env.client.clone();
+        let request = Msg {
+            text: "slow".into(),
+            delay_ms: 300,
+            ..Msg::default()
+        };
+        calls.push(spawn(rt, async move { client.unary(request).await }));
+    }
+    wait_until(rt, LIMIT, "calls started", || {
+        env.probe.started("Unary") == 3
+    })
+    .await;
+    let started = rt.now();
+    within(
+        rt,
+        LIMIT,
+        "graceful shutdown",
+        env.server.shutdown(Duration::from_secs(5)),
+    )
+    .await;
+    assert!(
+        rt.now() - started < 4 * SECOND,
+        "shutdown waited only for the calls"
+    );
+    for call in &calls {
+        let reply = take(rt, call, "in-flight call").await;
+        assert_eq!(reply.unwrap().into_inner().text, "slow");
+    }
+    assert_eq!(env.server.connections(), 0);
+    let status = within(
+        rt,
+        LIMIT,
+        "after shutdown",
+        env.client.unary(Msg::default()),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), Code::UNAVAILABLE);
+}
+
+pub async fn graceful_shutdown_cancels_calls_after_the_grace_period<H: Harness>() {
+    let env = start::<H>(Setup::default()).await;
+    let rt = &env.rt;
+    let client = env.client.clone();
+    let hang = spawn(rt, async move { client.hang(Msg::default()).await });
+    wait_until(rt, LIMIT, "handler started", || {
+        env.probe.started("Hang") == 1
+    })
+    .await;
+    let started = rt.now();
+    within(
+        rt,
+        LIMIT,
+        "shutdown",
+        env.server.shutdown(Duration::from_millis(200)),
+    )
+    .await;
+    let elapsed = rt.now() - started;
+    assert!(
+        elapsed >= Duration::from_millis(200) && elapsed < 5 * SECOND,
+        "{elapsed:?}"
+    );
+    let code = code_of(take(rt, &hang, "cancelled call").await);
+    assert!(
+        matches!(code, Code::CANCELLED | Code::UNAVAILABLE),
+        "{code:?}"
+    );
+    wait_until(rt, LIMIT, "handler saw the shutdown", || {
+        env.probe.cancelled_codes("Hang") == [Code::UNAVAILABLE]
+    })
+    .await;
+    assert_eq!(env.server.connections(), 0);
+}
+
+pub async fn compression_both_ways<H: Harness>() {
+    let mut setup = Setup::default();
+    setup.router = Box::new(|r| r.send_compressed(Encoding::Gzip));
+    let env = start::<H>(setup).await;
+    let rt = &env.rt;
+    let client = EchoClient::new(Client::new(env.channel.clone()).send_compressed(Encoding::Gzip));
+    let request = Msg {
+        text: "z".repeat(100_000),
+        reply_payload_len: 100_000,
+        ..Msg::default()
+    };
+    let reply = within(rt, LIMIT, "compressed", client.unary(request))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((reply.text.len(), reply.payload.len()), (100_000, 100_000));
+    let items = Items(VecDeque::from(vec![Msg::text(&"q".repeat(50_000)); 3]));
+    let reply = within(rt, LIMIT, "compressed stream", client.collect(items))
+        .await
+        .unwrap();
+    assert_eq!(reply.into_inner().count, 3);
+}

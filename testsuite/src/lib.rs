@@ -1,0 +1,81 @@
+//! The socket-level test suite of ferrule's async API. The bodies here are
+//! generic over a [`Harness`] (how to run futures, listen and connect on one
+//! runtime); each adapter instantiates all of them with [`suite!`]:
+//!
+//! ```ignore
+//! ferrule_testsuite::suite!(MyHarness);
+//! ```
+//!
+//! Every test talks over 127.0.0.1 with ephemeral ports, and every wait is
+//! bounded ([`within`]).
+
+#![allow(clippy::unwrap_used, clippy::field_reassign_with_default, missing_docs)]
+
+pub mod cases;
+pub mod kill;
+pub mod service;
+pub mod util;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ferrule_core::api::{Channel, ChannelConfig, Listener, Runtime};
+
+pub use util::{wait_until, within};
+
+/// One runtime, as the suite needs it.
+pub trait Harness: 'static {
+    /// The listener type of the adapter.
+    type Listener: Listener;
+
+    /// Runs `future` to completion on this runtime (the test's main task).
+    fn block_on<F: Future + Send + 'static>(future: F) -> F::Output
+    where
+        F::Output: Send;
+
+    /// The runtime, for servers and timers.
+    fn runtime() -> Arc<dyn Runtime>;
+
+    /// Binds a TCP listener to `addr` (port 0 for an ephemeral port).
+    fn bind(addr: SocketAddr) -> impl Future<Output = io::Result<Self::Listener>> + Send;
+
+    /// A lazily connecting channel to `addr`.
+    fn channel(addr: SocketAddr, config: ChannelConfig) -> Channel;
+}
+
+/// Instantiates every test of [`cases`] for a harness.
+#[macro_export]
+macro_rules! suite {
+    ($harness:ty) => {
+        $crate::suite!(@tests $harness;
+            four_kinds,
+            metadata_both_ways,
+            every_status_path,
+            unknown_method_is_unimplemented,
+            interceptors_chain_on_both_sides,
+            deadline_exceeded_on_a_slow_handler,
+            server_reads_its_deadline_and_propagates_it,
+            cancellation_is_seen_by_the_server_handler,
+            dropping_a_response_stream_cancels_the_server_stream,
+            thousand_concurrent_calls_on_one_connection,
+            messages_up_to_the_limit_and_one_over,
+            response_over_the_client_limit,
+            server_dies_mid_call,
+            reconnect_after_the_server_restarts,
+            calls_fail_fast_while_the_server_is_down,
+            graceful_shutdown_lets_in_flight_calls_finish,
+            graceful_shutdown_cancels_calls_after_the_grace_period,
+            compression_both_ways,
+        );
+    };
+    (@tests $harness:ty; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                <$harness as $crate::Harness>::block_on($crate::cases::$name::<$harness>());
+            }
+        )*
+    };
+}
