@@ -115,6 +115,12 @@ impl Connector for TcpConnector {
     }
 }
 
+/// Runs `future` to completion on this thread, driving IO and timers; tasks
+/// spawned meanwhile run on smol's global executor.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    smol::block_on(future)
+}
+
 /// A [`Server`] on smol.
 pub fn server() -> Server {
     Server::new(SmolRuntime)

@@ -139,6 +139,19 @@ impl Connector for TcpConnector {
     }
 }
 
+/// Runs `future` to completion on a new multi-threaded tokio runtime (with
+/// IO and timers), as `#[tokio::main]` would.
+///
+/// # Panics
+/// If the runtime cannot be created (the OS refused threads or an IO driver).
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("failed to create the tokio runtime")
+        .block_on(future)
+}
+
 /// A [`Server`] on the current tokio runtime.
 pub fn server() -> Server {
     Server::new(TokioRuntime::current())
