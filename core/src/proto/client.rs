@@ -559,7 +559,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
         if let Some(second) = second {
             c.outbound.push(second);
         }
-        self.core.service(call);
+        self.core.schedule(call);
         Ok(())
     }
 
@@ -573,7 +573,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
         let c = self.core.sendable_call(call)?;
         let frame = frame_with(c.encoding, max, encode)?;
         c.outbound.push(frame);
-        self.core.service(call);
+        self.core.schedule(call);
         Ok(())
     }
 
@@ -584,7 +584,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
             Some(c) if !matches!(c.phase, Phase::Done) => c.outbound.close(),
             _ => return Err(CallError::Closed),
         }
-        self.core.service(call);
+        self.core.schedule(call);
         Ok(())
     }
 
@@ -654,6 +654,30 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
         self.close_gracefully();
     }
 
+    /// Test only: services every call, as if each had been woken, and
+    /// reports whether that changed anything (an event, bytes to send) — which
+    /// would mean a wake from h2 was missed and a call sat idle.
+    #[cfg(test)]
+    pub(crate) fn audit_missed_wakes(&mut self) -> bool {
+        let events = self.core.events.len();
+        let outbound = self
+            .core
+            .plumbing
+            .memory
+            .as_ref()
+            .map_or(0, |m| m.outbound_len());
+        for id in self.core.calls.ids() {
+            self.core.service(id);
+        }
+        let outbound_after = self
+            .core
+            .plumbing
+            .memory
+            .as_ref()
+            .map_or(0, |m| m.outbound_len());
+        self.core.events.len() != events || outbound_after != outbound
+    }
+
     // ----- the drive loop ----------------------------------------------------
 
     fn drive(&mut self) {
@@ -718,6 +742,16 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
 }
 
 impl ClientCore {
+    /// Has the next drive service `call` (after a command changed it), so
+    /// that several commands are handed to h2 together: a message followed by
+    /// a half-close goes out as one DATA frame with END_STREAM.
+    fn schedule(&mut self, call: CallId) {
+        if let Some(c) = self.calls.get(call) {
+            c.wake.wake();
+        }
+        self.plumbing.dirty = true;
+    }
+
     fn sendable_call(&mut self, call: CallId) -> Result<&mut ClientCall, SendError> {
         let c = match self.calls.get_mut(call) {
             Some(c) if !matches!(c.phase, Phase::Done) && c.outbound.is_open() => c,

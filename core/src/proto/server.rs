@@ -482,7 +482,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
             return Err(CallError::HeadersAlreadySent);
         }
         send_response_headers(c, accept, metadata)?;
-        self.core.service(call);
+        self.core.schedule(call);
         Ok(())
     }
 
@@ -544,7 +544,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
             }
             Response::Closed => {}
         }
-        self.core.service(call);
+        self.core.schedule(call);
         Ok(())
     }
 
@@ -575,6 +575,30 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
             self.core.abrupt_requested = Some(code);
             self.core.plumbing.dirty = true;
         }
+    }
+
+    /// Test only: services every call, as if each had been woken, and
+    /// reports whether that changed anything (an event, bytes to send) — which
+    /// would mean a wake from h2 was missed and a call sat idle.
+    #[cfg(test)]
+    pub(crate) fn audit_missed_wakes(&mut self) -> bool {
+        let events = self.core.events.len();
+        let outbound = self
+            .core
+            .plumbing
+            .memory
+            .as_ref()
+            .map_or(0, |m| m.outbound_len());
+        for id in self.core.calls.ids() {
+            self.core.service(id);
+        }
+        let outbound_after = self
+            .core
+            .plumbing
+            .memory
+            .as_ref()
+            .map_or(0, |m| m.outbound_len());
+        self.core.events.len() != events || outbound_after != outbound
     }
 
     // ----- the drive loop ----------------------------------------------------
@@ -679,6 +703,16 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
 }
 
 impl ServerCore {
+    /// Has the next drive service `call` (after a command changed it), so
+    /// that several commands are handed to h2 together: a message followed by
+    /// a half-close goes out as one DATA frame with END_STREAM.
+    fn schedule(&mut self, call: CallId) {
+        if let Some(c) = self.calls.get(call) {
+            c.wake.wake();
+        }
+        self.plumbing.dirty = true;
+    }
+
     /// A call the application may still act on.
     fn live_call(&mut self, call: CallId) -> Result<&mut ServerCall, CallError> {
         match self.calls.get_mut(call) {
@@ -714,7 +748,7 @@ impl ServerCore {
         if let Some(second) = second {
             c.outbound.push(second);
         }
-        self.service(call);
+        self.schedule(call);
         Ok(())
     }
 

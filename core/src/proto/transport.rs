@@ -79,6 +79,12 @@ impl MemoryTransport {
         self.lock().inbound.len()
     }
 
+    /// Bytes written by h2 and not yet taken.
+    #[cfg(test)]
+    pub(crate) fn outbound_len(&self) -> usize {
+        self.lock().outbound.len()
+    }
+
     /// Whether every byte h2 wrote was taken.
     pub(crate) fn is_outbound_empty(&self) -> bool {
         self.lock().outbound.is_empty()

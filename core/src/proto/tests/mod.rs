@@ -18,3 +18,15 @@ mod raw;
 mod responses;
 mod rpc_kinds;
 mod validation;
+
+/// The async layer moves connections into spawned tasks: they must be `Send`
+/// (with a `Send` IO).
+#[test]
+fn connections_are_send() {
+    fn assert_send<T: Send>() {}
+    assert_send::<crate::proto::ServerConnection>();
+    assert_send::<crate::proto::ClientConnection>();
+    assert_send::<crate::proto::ServerEvent>();
+    assert_send::<crate::proto::ClientEvent>();
+    assert_send::<crate::proto::ConnectionError>();
+}

@@ -183,6 +183,17 @@ impl Pair {
     pub(crate) fn drive(&mut self) {
         for _ in 0..1_000_000 {
             if !self.step() {
+                // Quiet: no call may have been left unserviced by a lost wake.
+                assert!(
+                    !self.server.audit_missed_wakes(),
+                    "a server call had work but was not woken; events {:?}",
+                    self.server_events
+                );
+                assert!(
+                    !self.client.audit_missed_wakes(),
+                    "a client call had work but was not woken; events {:?}",
+                    self.client_events
+                );
                 return;
             }
         }

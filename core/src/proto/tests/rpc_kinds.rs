@@ -175,3 +175,29 @@ pair_test! {
         assert!(pair.expect_finished(call).0.is_ok());
     }
 }
+
+pair_test! {
+    fn a_unary_request_is_one_data_frame(chunking) {
+        let mut pair = Pair::new(chunking);
+        let (_, status, _) = pair.unary("/u.U/One", b"payload", |server, call, _, _| {
+            server.send_message(call, Bytes::from_static(b"reply")).unwrap();
+            server.finish(call, Status::ok(), &MetadataMap::new()).unwrap();
+        });
+        assert!(status.is_ok());
+        use crate::proto::keepalive::FrameKind;
+        let data: Vec<_> = pair
+            .frames_to_server()
+            .into_iter()
+            .filter(|f| f.kind == FrameKind::DATA)
+            .collect();
+        assert_eq!(data.len(), 1, "{data:?}");
+        assert_eq!(data[0].flags & 1, 1, "END_STREAM on the message's frame");
+        let from_server: Vec<_> = pair
+            .frames_to_client()
+            .into_iter()
+            .filter(|f| f.stream_id == 1)
+            .map(|f| f.kind)
+            .collect();
+        assert_eq!(from_server, vec![FrameKind::HEADERS, FrameKind::DATA, FrameKind::HEADERS]);
+    }
+}
