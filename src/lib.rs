@@ -42,7 +42,7 @@ pub use ferrule_codec::{Code, Status};
 pub use ferrule_core as core;
 pub use ferrule_core::api::{
     CallContext, Channel, ChannelConfig, Client, Interceptor, Request, Response, Router, Server,
-    ServerHandle, Streaming, codegen,
+    ServerHandle, StreamReceiver, StreamSender, Streaming, codegen, stream_channel,
 };
 pub use ferrule_core::proto::{ClientConfig, Limits, ServerConfig};
 

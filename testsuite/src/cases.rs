@@ -598,6 +598,33 @@ pub async fn dropping_a_response_stream_cancels_the_server_stream<H: Harness>() 
     })
     .await;
 
+    // A producer task feeding the response through a stream_channel: its
+    // sends fail once the client dropped the stream.
+    let request = Msg {
+        count: 10_000,
+        delay_ms: 1,
+        ..Msg::default()
+    };
+    let reply = within(rt, LIMIT, "open feed", env.client.feed(request))
+        .await
+        .unwrap();
+    let (mut stream, mut complete) = (reply.into_inner(), Vec::new());
+    for _ in 0..3 {
+        complete.push(
+            within(rt, LIMIT, "fed message", stream.message())
+                .await
+                .unwrap()
+                .unwrap()
+                .index,
+        );
+    }
+    assert_eq!(complete, [0, 1, 2]);
+    drop(stream);
+    wait_until(rt, LIMIT, "the producer's send failed", || {
+        *env.probe.feed_send_failed.lock().unwrap() == Some(Code::CANCELLED)
+    })
+    .await;
+
     // Dropping a bidi response stream ends the request sender too.
     let pending = crate::service::ItemsThenPending(VecDeque::from([Msg::text("a")]));
     let mut stream = within(rt, LIMIT, "open chat", env.client.chat(pending))

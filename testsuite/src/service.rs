@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use ferrule_core::api::codegen::*;
-use ferrule_core::api::{Runtime, Timer};
+use ferrule_core::api::{Runtime, StreamReceiver, Timer, stream_channel};
 
 /// The one message type: what the client asks for and what it gets.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -65,6 +65,7 @@ method!(CHAT, "/test.Echo/Chat", "Chat", BidiStreaming);
 method!(HANG, "/test.Echo/Hang", "Hang", Unary);
 method!(MISSING, "/test.Echo/Missing", "Missing", Unary);
 method!(RELAY, "/test.Echo/Relay", "Relay", Unary);
+method!(FEED, "/test.Echo/Feed", "Feed", ServerStreaming);
 
 /// What handlers observed, for the tests to assert on.
 #[derive(Default, Debug)]
@@ -75,6 +76,8 @@ pub struct Probe {
     pub started: Mutex<Vec<String>>,
     /// Calls whose response stream was dropped before its end.
     pub streams_dropped: Mutex<u32>,
+    /// Sends into a `stream_channel` that failed because the call was over.
+    pub feed_send_failed: Mutex<Option<Code>>,
     /// The value an interceptor put into the extensions, as handlers saw it.
     pub extension_seen: Mutex<Option<String>>,
 }
@@ -236,6 +239,37 @@ impl Echo {
         client.unary(outgoing).await
     }
 
+    /// Server streaming fed by a task through a `stream_channel`: `count`
+    /// messages, `delay_ms` apart.
+    pub async fn feed(
+        &self,
+        request: Request<Msg>,
+    ) -> Result<Response<StreamReceiver<Result<Msg, Status>>>, Status> {
+        self.note_start(&request);
+        let m = request.into_inner();
+        let (tx, rx) = stream_channel(4);
+        let runtime = Arc::clone(&self.runtime);
+        let probe = Arc::clone(&self.probe);
+        self.runtime.spawn(Box::pin(async move {
+            for index in 0..m.count {
+                if m.delay_ms > 0 {
+                    runtime
+                        .new_timer(runtime.now() + Duration::from_millis(m.delay_ms))
+                        .await;
+                }
+                let item = Msg {
+                    index,
+                    ..Msg::default()
+                };
+                if let Err(status) = tx.send(Ok(item)).await {
+                    *probe.feed_send_failed.lock().unwrap() = Some(status.code());
+                    return;
+                }
+            }
+        }));
+        Ok(Response::new(rx))
+    }
+
     /// Waits until the call is cancelled, notes it, and returns.
     pub async fn hang(&self, request: Request<Msg>) -> Result<Response<Msg>, Status> {
         self.note_start(&request);
@@ -369,6 +403,14 @@ impl Service for EchoServer {
             ),
         );
         routes.add(
+            &FEED,
+            server_streaming_handler(
+                s.clone(),
+                |s: Arc<Echo>, r| async move { s.feed(r).await },
+                ServerCodec::new(),
+            ),
+        );
+        routes.add(
             &RELAY,
             unary_handler(
                 s.clone(),
@@ -411,6 +453,15 @@ impl EchoClient {
     pub async fn hang(&self, request: impl IntoRequest<Msg>) -> Result<Response<Msg>, Status> {
         self.inner
             .unary(&HANG, request.into_request(), ClientCodec::new())
+            .await
+    }
+
+    pub async fn feed(
+        &self,
+        request: impl IntoRequest<Msg>,
+    ) -> Result<Response<Streaming<Msg>>, Status> {
+        self.inner
+            .server_streaming(&FEED, request.into_request(), ClientCodec::new())
             .await
     }
 

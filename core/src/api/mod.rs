@@ -7,6 +7,7 @@
 //! | [`Channel`], [`Client`] | calling: one lazily connected, reconnecting HTTP/2 connection; interceptors and defaults |
 //! | [`Request`], [`Response`], [`Streaming`], [`CallContext`] | what handlers and callers exchange |
 //! | [`Interceptor`] | async hooks on both sides |
+//! | [`stream_channel`] | a bounded channel whose receiver is a response stream; sends fail once the call is over |
 //! | [`Runtime`], [`Timer`], [`Listener`], [`Connector`] | what a runtime adapter provides |
 //! | [`codegen`] | the surface generated code uses |
 //!
@@ -29,6 +30,7 @@ mod request;
 mod runtime;
 mod server;
 mod signal;
+mod stream_channel;
 mod streaming;
 
 pub use client::{Channel, ChannelConfig, Client, authority_of};
@@ -37,6 +39,7 @@ pub use interceptor::Interceptor;
 pub use request::{Request, Response};
 pub use runtime::{BoxIo, Connector, Io, Listener, Runtime, Timer};
 pub use server::{Handler, Router, Routes, Server, ServerHandle};
+pub use stream_channel::{StreamReceiver, StreamSender, stream_channel};
 pub use streaming::Streaming;
 
 #[cfg(test)]
