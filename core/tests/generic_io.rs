@@ -134,3 +134,33 @@ fn a_graceful_close_shuts_the_io_down() {
             .any(|e| matches!(e, ClientEvent::GoAway { .. }))
     );
 }
+
+/// A command issued between drives (from another task, say) wakes the waker
+/// last given to `drive_io`, so the driver polls again.
+#[test]
+fn commands_wake_the_driving_task() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let mut w = Wired::new(None);
+    w.drive();
+    let count = Arc::new(Count(AtomicUsize::new(0)));
+    let waker = Waker::from(Arc::clone(&count));
+    w.client.drive_io(w.now, &waker);
+    let before = count.0.load(Ordering::SeqCst);
+    let call = w.client.start_call(w.now, "/g.G/Echo", CallOptions::new()).unwrap();
+    assert!(count.0.load(Ordering::SeqCst) > before, "start_call woke the driver");
+    let before = count.0.load(Ordering::SeqCst);
+    w.client.send_message(call, Bytes::from_static(b"x")).unwrap();
+    assert!(count.0.load(Ordering::SeqCst) > before, "send_message woke the driver");
+}

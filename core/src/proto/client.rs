@@ -545,7 +545,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
         }
         self.core.open_queue.push_back(id);
         self.core.try_open();
-        self.core.plumbing.dirty = true;
+        self.core.plumbing.request_drive();
         Ok(id)
     }
 
@@ -601,7 +601,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
                 if done && !c.inbound.has_message() {
                     self.core.calls.remove(call);
                 }
-                self.core.plumbing.dirty = true;
+                self.core.plumbing.request_drive();
                 Ok(Some(message))
             }
             Some(Err(status)) => {
@@ -625,7 +625,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
                 send.send_reset(h2::Reason::CANCEL);
             }
             self.core.open_queue.retain(|&id| id != call);
-            self.core.plumbing.dirty = true;
+            self.core.plumbing.request_drive();
         }
     }
 
@@ -636,7 +636,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
             self.core.phase = ConnPhase::Draining;
         }
         self.core.close_requested = true;
-        self.core.plumbing.dirty = true;
+        self.core.plumbing.request_drive();
     }
 
     /// Closes the connection now: every call is reset and finishes with
@@ -697,7 +697,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
                 return;
             }
         }
-        self.core.plumbing.dirty = true;
+        // Rounds left over: the next poll continues.
+        self.core.plumbing.request_drive();
     }
 
     fn poll_h2(&mut self) {
@@ -749,7 +750,7 @@ impl ClientCore {
         if let Some(c) = self.calls.get(call) {
             c.wake.wake();
         }
-        self.plumbing.dirty = true;
+        self.plumbing.request_drive();
     }
 
     fn sendable_call(&mut self, call: CallId) -> Result<&mut ClientCall, SendError> {
@@ -1049,7 +1050,7 @@ impl ClientCore {
         if drained {
             self.calls.remove(id);
         }
-        self.plumbing.dirty = true;
+        self.plumbing.request_drive();
     }
 
     fn deadline_passed(&mut self, id: CallId, at: Instant) {

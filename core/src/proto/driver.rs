@@ -57,6 +57,13 @@ impl Plumbing {
         self.dirty || self.conn_waker.is_woken() || !self.ready.is_empty()
     }
 
+    /// A command changed state: the next poll drives, and the caller's task
+    /// (driving over its own IO) is woken to make that poll.
+    pub(crate) fn request_drive(&mut self) {
+        self.dirty = true;
+        self.conn_waker.wake_outer();
+    }
+
     /// A fresh waker for a new call.
     pub(crate) fn call_wake(&self, id: CallId) -> CallWake {
         CallWake::new(id, &self.ready)

@@ -443,12 +443,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
             Some(Ok(message)) => {
                 // Taking a message released flow-control capacity: h2 must
                 // send WINDOW_UPDATE.
-                self.core.plumbing.dirty = true;
+                self.core.plumbing.request_drive();
                 Ok(Some(message))
             }
             Some(Err(status)) => {
                 self.core.fail_call(call, status.clone(), true);
-                self.core.plumbing.dirty = true;
+                self.core.plumbing.request_drive();
                 Err(RecvError::Failed(status))
             }
             None if c.inbound.is_finished() => Ok(None),
@@ -553,7 +553,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
     pub fn cancel(&mut self, call: CallId) {
         if let Some(mut c) = self.core.calls.remove(call) {
             reset(&mut c, ErrorCode::CANCEL);
-            self.core.plumbing.dirty = true;
+            self.core.plumbing.request_drive();
         }
     }
 
@@ -564,7 +564,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
         if self.core.phase == Phase::Open {
             self.core.graceful_requested = true;
             self.core.phase = Phase::Draining;
-            self.core.plumbing.dirty = true;
+            self.core.plumbing.request_drive();
         }
     }
 
@@ -573,7 +573,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
     pub fn close(&mut self, code: ErrorCode) {
         if self.core.phase != Phase::Closed {
             self.core.abrupt_requested = Some(code);
-            self.core.plumbing.dirty = true;
+            self.core.plumbing.request_drive();
         }
     }
 
@@ -617,7 +617,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
                 return;
             }
         }
-        self.core.plumbing.dirty = true;
+        // Rounds left over: the next poll continues.
+        self.core.plumbing.request_drive();
     }
 
     fn poll_h2(&mut self) {
@@ -710,7 +711,7 @@ impl ServerCore {
         if let Some(c) = self.calls.get(call) {
             c.wake.wake();
         }
-        self.plumbing.dirty = true;
+        self.plumbing.request_drive();
     }
 
     /// A call the application may still act on.
@@ -832,7 +833,7 @@ impl ServerCore {
                 && self.phase != Phase::Closed
             {
                 self.abuse = true;
-                self.plumbing.dirty = true;
+                self.plumbing.request_drive();
             }
         }
     }

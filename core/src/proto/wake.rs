@@ -118,6 +118,15 @@ impl ConnWaker {
         self.woken.load(Ordering::Acquire)
     }
 
+    /// Wakes the caller's task (if any) without setting the flag: the engine
+    /// has work for the next drive.
+    pub(crate) fn wake_outer(&self) {
+        let outer = self.outer.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(waker) = outer.as_ref() {
+            waker.wake_by_ref();
+        }
+    }
+
     /// Forwards future wakes to `waker` (the caller's task), if any.
     pub(crate) fn set_outer(&self, waker: Option<&Waker>) {
         let mut outer = self.outer.lock().unwrap_or_else(PoisonError::into_inner);
