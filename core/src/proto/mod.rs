@@ -14,6 +14,64 @@
 //! - **time**: `poll_timeout()` says when `handle_timeout(now)` is due
 //!   (deadlines, keepalive).
 //!
+//! # Example: a unary call between two engines, in memory
+//!
+//! ```
+//! use std::time::Instant;
+//! use bytes::Bytes;
+//! use ferrule_core::Status;
+//! use ferrule_core::codec::metadata::MetadataMap;
+//! use ferrule_core::proto::{
+//!     CallOptions, ClientConfig, ClientConnection, ClientEvent, ServerConfig,
+//!     ServerConnection, ServerEvent,
+//! };
+//!
+//! let now = Instant::now();
+//! let mut client = ClientConnection::new(ClientConfig::default(), now);
+//! let mut server = ServerConnection::new(ServerConfig::default(), now);
+//!
+//! // Moves bytes both ways until neither side has anything to send.
+//! fn pump(client: &mut ClientConnection, server: &mut ServerConnection, now: Instant) {
+//!     let mut buf = [0u8; 16 * 1024];
+//!     loop {
+//!         let to_server = client.poll_transmit(now, &mut buf);
+//!         server.handle_input(now, &buf[..to_server]);
+//!         let to_client = server.poll_transmit(now, &mut buf);
+//!         client.handle_input(now, &buf[..to_client]);
+//!         if to_server == 0 && to_client == 0 {
+//!             return;
+//!         }
+//!     }
+//! }
+//!
+//! let call = client.start_call(now, "/echo.Echo/Say", CallOptions::new())?;
+//! client.send_message(call, Bytes::from_static(b"hello"))?;
+//! client.close_send(call)?;
+//! pump(&mut client, &mut server, now);
+//!
+//! while let Some(event) = server.poll_event() {
+//!     if let ServerEvent::NewCall { call, request } = event {
+//!         assert_eq!(request.path(), "/echo.Echo/Say");
+//!         let message = server.recv_message(call)?.expect("the request");
+//!         server.send_message(call, message)?;
+//!         server.finish(call, Status::ok(), &MetadataMap::new())?;
+//!     }
+//! }
+//! pump(&mut client, &mut server, now);
+//!
+//! let mut finished = false;
+//! while let Some(event) = client.poll_event() {
+//!     if let ClientEvent::Finished { status, .. } = event {
+//!         assert!(status.is_ok());
+//!         finished = true;
+//!     }
+//! }
+//! assert!(finished);
+//! assert_eq!(client.recv_message(call)?, Some(Bytes::from_static(b"hello")));
+//! assert_eq!(client.recv_message(call)?, None);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! Internally h2 is polled with flag-setting wakers: each call has a waker
 //! that queues the call's id when h2 wakes it, so a drive services only the
 //! calls something happened to.
