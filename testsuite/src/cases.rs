@@ -338,6 +338,26 @@ pub async fn every_status_path<H: Harness>() {
     )
     .await;
     assert_eq!(code_of(result), Code::INTERNAL);
+    // A handler that panics: its call ends with INTERNAL, the server goes on.
+    let status = within(
+        rt,
+        LIMIT,
+        "panicking handler",
+        env.client.unary(Msg::text(crate::service::PANIC)),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), Code::INTERNAL, "{status:?}");
+    assert!(
+        within(
+            rt,
+            LIMIT,
+            "after the panic",
+            env.client.unary(Msg::default())
+        )
+        .await
+        .is_ok()
+    );
 }
 
 pub async fn unknown_method_is_unimplemented<H: Harness>() {
@@ -992,4 +1012,71 @@ pub async fn compression_both_ways<H: Harness>() {
         .await
         .unwrap();
     assert_eq!(reply.into_inner().count, 3);
+}
+
+/// CPU time this process used so far (Linux), in clock ticks.
+fn cpu_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start after ')'.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15; here indexes 11 and 12.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+pub async fn idle_connections_do_not_spin<H: Harness>() {
+    let env = start::<H>(Setup::default()).await;
+    let rt = &env.rt;
+    assert!(
+        within(rt, LIMIT, "warm up", env.client.unary(Msg::default()))
+            .await
+            .is_ok()
+    );
+    // An open server stream that sends nothing for a while, too.
+    let request = Msg {
+        count: 1,
+        delay_ms: 5_000,
+        ..Msg::default()
+    };
+    let stream = within(rt, LIMIT, "idle stream", env.client.expand(request))
+        .await
+        .unwrap();
+    let Some(before) = cpu_ticks() else {
+        return; // not Linux: nothing to measure
+    };
+    sleep(rt, Duration::from_millis(1000)).await;
+    let used = cpu_ticks().unwrap_or(before) - before;
+    eprintln!("idle: {used} ticks of CPU in 1 s");
+    // Ticks are usually 10 ms. Other tests run in parallel in this process,
+    // so allow some, but a spinning driver would use ~100 per core.
+    assert!(
+        used < 60,
+        "idle connections used {used} ticks of CPU in 1 s"
+    );
+    drop(stream);
+}
+
+pub async fn dropping_the_channel_closes_its_connection<H: Harness>() {
+    let env = start::<H>(Setup::default()).await;
+    let rt = Arc::clone(&env.rt);
+    assert!(
+        within(&rt, LIMIT, "call", env.client.unary(Msg::default()))
+            .await
+            .is_ok()
+    );
+    assert_eq!(env.server.connections(), 1);
+    let Env {
+        server,
+        channel,
+        client,
+        ..
+    } = env;
+    drop(client);
+    drop(channel);
+    wait_until(&rt, LIMIT, "the server saw the connection close", || {
+        server.connections() == 0
+    })
+    .await;
 }

@@ -103,6 +103,9 @@ impl Probe {
     }
 }
 
+/// A request text that makes `Unary` panic.
+pub const PANIC: &str = "please panic";
+
 /// A typed value interceptors insert.
 #[derive(Clone, Debug)]
 pub struct User(pub String);
@@ -166,6 +169,10 @@ impl Echo {
 
     pub async fn unary(&self, request: Request<Msg>) -> Result<Response<Msg>, Status> {
         self.note_start(&request);
+        assert!(
+            request.get_ref().text != PANIC,
+            "the handler panics on request"
+        );
         self.sleep(request.get_ref().delay_ms).await;
         self.reply(&request)
     }
