@@ -16,6 +16,21 @@ use crate::codec::compression::EncodingSet;
 use crate::proto::keepalive::{KeepaliveConfig, LifetimeConfig, PingPolicyConfig};
 
 /// Limits shared by both sides of a connection.
+///
+/// # Memory
+/// What one call can make the engine hold is bounded: the messages received
+/// but not yet taken fit in the call's flow-control window
+/// (`initial_stream_window`, and all calls together in
+/// `initial_connection_window`), plus one message still arriving (at most
+/// `max_recv_message_size`); the messages queued for sending are at most
+/// `max_send_buffer_per_call` plus one message, and h2 buffers at most as
+/// much again. So a connection holds at most about
+/// `max_concurrent_streams × (initial_stream_window + max_recv_message_size +
+/// 2 × max_send_buffer_per_call)` for its calls, plus `max_outbound_buffer`
+/// and `max_inbound_buffer` (and the header lists, bounded by
+/// `max_header_list_size`). Received messages are decompressed only when
+/// taken, so compression cannot inflate what is held. The fuzz targets assert
+/// the per-call bound ([`ServerConnection::buffered_bytes`](super::ServerConnection::buffered_bytes)).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
