@@ -1080,3 +1080,51 @@ pub async fn dropping_the_channel_closes_its_connection<H: Harness>() {
     })
     .await;
 }
+
+pub async fn flow_control_holds_back_fast_writers<H: Harness>() {
+    let env = start::<H>(Setup::default()).await;
+    let rt = &env.rt;
+    // 100 x 64 KiB to a server that takes 2 ms per message: far more than
+    // the flow-control windows, so the client's sender must wait.
+    let items: VecDeque<Msg> = (0..100)
+        .map(|_| Msg {
+            payload: vec![9u8; 64 * 1024],
+            delay_ms: 2,
+            ..Msg::default()
+        })
+        .collect();
+    let reply = within(
+        rt,
+        LIMIT,
+        "slow server reader",
+        env.client.collect(Items(items)),
+    )
+    .await
+    .unwrap();
+    let reply = reply.into_inner();
+    assert_eq!(
+        (reply.count, reply.reply_payload_len),
+        (100, 100 * 64 * 1024)
+    );
+
+    // And the other way: a server stream of 100 x 64 KiB to a slow client.
+    let request = Msg {
+        count: 100,
+        reply_payload_len: 64 * 1024,
+        ..Msg::default()
+    };
+    let mut stream = within(rt, LIMIT, "open", env.client.expand(request))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut received = 0;
+    while let Some(m) = within(rt, LIMIT, "slow client reader", stream.message())
+        .await
+        .unwrap()
+    {
+        assert_eq!((m.index, m.payload.len()), (received, 64 * 1024));
+        received += 1;
+        sleep(rt, Duration::from_millis(2)).await;
+    }
+    assert_eq!(received, 100);
+}

@@ -70,6 +70,7 @@ macro_rules! suite {
             compression_both_ways,
             idle_connections_do_not_spin,
             dropping_the_channel_closes_its_connection,
+            flow_control_holds_back_fast_writers,
         );
     };
     (@tests $harness:ty; $($name:ident),* $(,)?) => {

@@ -185,6 +185,7 @@ impl Echo {
                 Ok(Msg {
                     text: m.text.clone(),
                     index: i,
+                    payload: vec![3u8; m.reply_payload_len as usize],
                     ..Msg::default()
                 })
             })
@@ -215,16 +216,21 @@ impl Echo {
         let mut stream = request.into_inner();
         let mut texts = Vec::new();
         let mut count = 0;
+        let mut bytes = 0;
         while let Some(m) = stream.message().await? {
             if m.code != 0 {
                 return Err(fail(m.code, &m.text));
             }
+            // A slow reader: the client's sends must wait for flow control.
+            self.sleep(m.delay_ms).await;
+            bytes += m.payload.len();
             texts.push(m.text);
             count += 1;
         }
         Ok(Response::new(Msg {
             text: texts.join(","),
             count,
+            reply_payload_len: u32::try_from(bytes).unwrap_or(u32::MAX),
             ..Msg::default()
         }))
     }
