@@ -17,10 +17,37 @@ use h2::server::SendResponse;
 use h2::{RecvStream, SendStream};
 use http::{HeaderMap, Request, Response};
 
+use super::pair::Chunking;
 use crate::proto::transport::MemoryTransport;
 use crate::proto::{
     ClientConfig, ClientConnection, ClientEvent, ServerConfig, ServerConnection, ServerEvent,
 };
+
+thread_local! {
+    /// How the harness hands bytes to the engine under test (set by
+    /// [`raw_test!`] for each run).
+    static CHUNKING: std::cell::Cell<Chunking> = const { std::cell::Cell::new(Chunking::Whole) };
+}
+
+pub(crate) fn set_chunking(chunking: Chunking) {
+    CHUNKING.with(|c| c.set(chunking));
+}
+
+/// Declares a raw-peer test run twice: whole transfers and 1-byte chunks.
+macro_rules! raw_test {
+    ($(#[$meta:meta])* fn $name:ident() $body:block) => {
+        $(#[$meta])*
+        #[test]
+        fn $name() {
+            for chunking in $crate::proto::tests::pair::Chunking::ALL {
+                eprintln!("--- run with {chunking:?}");
+                $crate::proto::tests::raw::set_chunking(chunking);
+                $body
+            }
+        }
+    };
+}
+pub(crate) use raw_test;
 
 fn cx() -> Context<'static> {
     Context::from_waker(Waker::noop())
@@ -65,7 +92,14 @@ fn shuttle(now: Instant, raw: &MemoryTransport, engine: &mut impl Engine) -> boo
     }
     let (out, _) = raw.take_outbound_bytes();
     if !out.is_empty() {
-        engine.input(now, &out);
+        match CHUNKING.with(std::cell::Cell::get) {
+            Chunking::Whole => engine.input(now, &out),
+            Chunking::Bytes(n) => {
+                for piece in out.chunks(n.max(1)) {
+                    engine.input(now, piece);
+                }
+            }
+        }
         moved = true;
     }
     moved
