@@ -8,12 +8,12 @@
 //!
 //! | feature | what it adds |
 //! |---|---|
-//! | `smol` (default) | [`smol`](mod@smol): smol sockets, timers, tasks |
-//! | `tokio` | [`tokio`](mod@tokio): the same on tokio |
-//! | `prost` | [`codegen::ProstCodec`], what generated code encodes messages with |
+//! | `smol` (default) | `ferrule::smol`: smol sockets, timers, tasks |
+//! | `tokio` | `ferrule::tokio`: the same on tokio |
+//! | `prost` | `ferrule::codegen::ProstCodec`, what generated code encodes messages with |
 //! | `gzip` (default), `deflate`, `zstd` | message compression |
 //!
-//! [`rt`] is the adapter the features select (tokio if enabled, else smol), so
+//! `ferrule::rt` is the adapter the features select (tokio if enabled, else smol), so
 //! the same program runs on either:
 //!
 //! ```no_run

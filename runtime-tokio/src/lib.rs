@@ -153,6 +153,10 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 }
 
 /// A [`Server`] on the current tokio runtime.
+///
+/// # Panics
+/// Outside a tokio runtime, like every function here that builds a
+/// [`TokioRuntime`] (`serve`, `channel`, `channel_with`, `connect`).
 pub fn server() -> Server {
     Server::new(TokioRuntime::current())
 }
