@@ -6,6 +6,7 @@
 //! | [`encode_grpc_message`], [`decode_grpc_message`] | percent-encoding of `grpc-message` |
 //! | [`Code::from_http_status`], [`Status::from_http_status`] | responses without `grpc-status` |
 //! | [`RpcStatus`], [`Any`] | the `google.rpc.Status` in `grpc-status-details-bin` |
+//! | [`details`]: `ErrorDetails`, `Status::error_details` | rich error details (`google.rpc.BadRequest`, ...) in it |
 //! | [`Status::from_header_values`], [`Status::to_header_values`] | the status headers of Trailers and Trailers-Only |
 //!
 //! See grpc/grpc `doc/statuscodes.md`, `doc/PROTOCOL-HTTP2.md` and
@@ -16,6 +17,7 @@ use bytes::Bytes;
 use core::fmt;
 
 mod code;
+pub mod details;
 mod http;
 mod percent;
 mod rpc;
@@ -23,6 +25,8 @@ mod trailers;
 mod wire;
 
 pub use code::{Code, CodeParseError, MAX_STATUS_DIGITS};
+#[cfg(feature = "prost")]
+pub use details::{DetailsError, ErrorDetails};
 pub use percent::{decode_grpc_message, encode_grpc_message};
 pub use rpc::{Any, RpcStatus, RpcStatusError};
 pub use trailers::StatusHeaderValues;
