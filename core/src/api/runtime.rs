@@ -86,6 +86,31 @@ impl<C: Connector> DynConnector for C {
     }
 }
 
+/// A driver's one timer, created on first use and reset after.
+#[derive(Default)]
+pub(crate) struct TimerSlot {
+    timer: Option<Pin<Box<dyn Timer>>>,
+}
+
+impl TimerSlot {
+    /// Polls the timer set to fire at `at`.
+    pub(crate) fn poll_at(
+        &mut self,
+        runtime: &dyn Runtime,
+        cx: &mut std::task::Context<'_>,
+        at: Instant,
+    ) -> std::task::Poll<()> {
+        let timer = match &mut self.timer {
+            Some(timer) => {
+                timer.as_mut().reset(at);
+                timer
+            }
+            None => self.timer.insert(runtime.new_timer(at)),
+        };
+        timer.as_mut().poll(cx)
+    }
+}
+
 /// Sleeps until `deadline` on `runtime`'s timer.
 pub(crate) async fn sleep_until(runtime: &dyn Runtime, deadline: Instant) {
     runtime.new_timer(deadline).await;

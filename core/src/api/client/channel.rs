@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::Status;
 use crate::proto::{CallOptions, ClientConfig, ClientConnection, StartCallError};
 
-use super::super::runtime::{Connector, DynConnector, Runtime, sleep_until};
+use super::super::runtime::{Connector, DynConnector, Runtime, TimerSlot, sleep_until};
 use super::call::{ClientCall, ClientConn, ClientSlot};
 use super::driver::ClientDriver;
 
@@ -279,7 +279,7 @@ impl ChannelShared {
                         conn,
                         channel: weak,
                         runtime,
-                        timer: None,
+                        timer: TimerSlot::default(),
                         closing: false,
                     }
                     .await;

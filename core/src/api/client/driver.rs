@@ -5,13 +5,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use crate::Status;
 use crate::codec::metadata::MetadataMap;
 use crate::proto::ClientEvent;
 
-use super::super::runtime::{Runtime, Timer};
+use super::super::runtime::{Runtime, TimerSlot};
 use super::call::ClientConn;
 use super::channel::ChannelShared;
 
@@ -22,7 +21,7 @@ pub(crate) struct ClientDriver {
     pub(crate) conn: Arc<ClientConn>,
     pub(crate) channel: Weak<ChannelShared>,
     pub(crate) runtime: Arc<dyn Runtime>,
-    pub(crate) timer: Option<Pin<Box<dyn Timer>>>,
+    pub(crate) timer: TimerSlot,
     /// Closing because the channel is gone.
     pub(crate) closing: bool,
 }
@@ -147,7 +146,7 @@ impl ClientDriver {
                 None => return Poll::Pending,
                 Some(at) if at <= now => continue,
                 Some(at) => {
-                    if self.poll_timer(cx, at).is_pending() {
+                    if self.timer.poll_at(&*self.runtime, cx, at).is_pending() {
                         return Poll::Pending;
                     }
                 }
@@ -155,16 +154,5 @@ impl ClientDriver {
         }
         cx.waker().wake_by_ref();
         Poll::Pending
-    }
-
-    fn poll_timer(&mut self, cx: &mut Context<'_>, at: Instant) -> Poll<()> {
-        let timer = match &mut self.timer {
-            Some(timer) => {
-                timer.as_mut().reset(at);
-                timer
-            }
-            None => self.timer.insert(self.runtime.new_timer(at)),
-        };
-        timer.as_mut().poll(cx)
     }
 }

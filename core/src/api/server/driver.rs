@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use crate::Status;
 use crate::codec::metadata::MetadataMap;
@@ -16,7 +15,7 @@ use crate::proto::{ErrorCode, ServerEvent};
 use super::super::context::CallContext;
 use super::super::interceptor::BoxFuture;
 use super::super::request::Request;
-use super::super::runtime::{Runtime, Timer};
+use super::super::runtime::{Runtime, TimerSlot};
 use super::Registry;
 use super::call::{CallSlot, ServerCall, ServerConn};
 use super::router::Router;
@@ -45,7 +44,7 @@ pub(crate) struct ConnDriver {
     pub(crate) runtime: Arc<dyn Runtime>,
     pub(crate) router: Router,
     pub(crate) peer: Option<SocketAddr>,
-    pub(crate) timer: Option<Pin<Box<dyn Timer>>>,
+    pub(crate) timer: TimerSlot,
     /// The shutdown step already applied.
     pub(crate) applied: Shutdown,
 }
@@ -201,7 +200,7 @@ impl ConnDriver {
                 None => return Poll::Pending,
                 Some(at) if at <= now => continue,
                 Some(at) => {
-                    if self.poll_timer(cx, at).is_pending() {
+                    if self.timer.poll_at(&*self.runtime, cx, at).is_pending() {
                         return Poll::Pending;
                     }
                 }
@@ -210,16 +209,5 @@ impl ConnDriver {
         // Work is left: yield, and come back at once.
         cx.waker().wake_by_ref();
         Poll::Pending
-    }
-
-    fn poll_timer(&mut self, cx: &mut Context<'_>, at: Instant) -> Poll<()> {
-        let timer = match &mut self.timer {
-            Some(timer) => {
-                timer.as_mut().reset(at);
-                timer
-            }
-            None => self.timer.insert(self.runtime.new_timer(at)),
-        };
-        timer.as_mut().poll(cx)
     }
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use crate::proto::{ServerConfig, ServerConnection};
 
-use super::runtime::{BoxIo, Io, Listener, Runtime, sleep_until};
+use super::runtime::{BoxIo, Io, Listener, Runtime, TimerSlot, sleep_until};
 use super::signal::Signal;
 use call::ServerConn;
 use driver::{ConnDriver, Shutdown};
@@ -137,7 +137,7 @@ impl Server {
             runtime: Arc::clone(&self.runtime),
             router,
             peer,
-            timer: None,
+            timer: TimerSlot::default(),
             applied: Shutdown::None,
         };
         self.runtime.spawn(Box::pin(driver));
