@@ -17,6 +17,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use crate::Status;
 use crate::codec::compression::{Encoding, EncodingSet, select};
 use crate::codec::metadata::MetadataMap;
+use crate::codec::timeout::format_timeout;
 
 use super::call_id::{CallId, CallSlab};
 use super::config::ClientConfig;
@@ -27,8 +28,8 @@ use super::error::{
 };
 use super::event::ClientEvent;
 use super::headers::{
-    GRPC_ACCEPT_ENCODING, RequestTemplate, ResponseStart, classify_response, request, split_path,
-    status_from_trailers,
+    GRPC_ACCEPT_ENCODING, GRPC_TIMEOUT, RequestTemplate, ResponseStart, classify_response, request,
+    split_path, status_from_trailers,
 };
 use super::keepalive::{KeepaliveAction, KeepaliveTimer};
 use super::message::{frame_bytes, frame_with};
@@ -178,6 +179,11 @@ struct ClientCore {
     last_opened: Option<CallId>,
     /// What the server said it accepts (`grpc-accept-encoding`).
     server_accepts: Option<EncodingSet>,
+    /// Calls whose stream is open (counted against the server's
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS`): requests beyond it wait in
+    /// `open_queue`, where their deadline runs and their timeout shrinks,
+    /// rather than in h2.
+    open_streams: usize,
     phase: ConnPhase,
     close_requested: bool,
     error: Option<ConnectionError>,
@@ -322,6 +328,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
             open_queue: VecDeque::new(),
             last_opened: None,
             server_accepts: None,
+            open_streams: 0,
             phase: ConnPhase::Open,
             close_requested: false,
             error: None,
@@ -543,8 +550,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
             Some(at) => self.core.plumbing.deadlines.push(at, id),
             None => {}
         }
+        // Opened by the next drive, so that commands issued meanwhile
+        // (messages, half-close) leave with the headers.
         self.core.open_queue.push_back(id);
-        self.core.try_open();
         self.core.plumbing.request_drive();
         Ok(id)
     }
@@ -623,6 +631,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
         if let Some(mut c) = self.core.calls.remove(call) {
             if let Phase::Open { send, .. } = &mut c.phase {
                 send.send_reset(h2::Reason::CANCEL);
+                self.core.open_streams = self.core.open_streams.saturating_sub(1);
             }
             self.core.open_queue.retain(|&id| id != call);
             self.core.plumbing.request_drive();
@@ -785,6 +794,10 @@ impl ClientCore {
             let Some(send_request) = self.send_request.as_mut() else {
                 return;
             };
+            if self.open_streams >= send_request.current_max_send_streams() {
+                // A slot frees when a call ends; the drive retries then.
+                return;
+            }
             let mut cx = Context::from_waker(&waker);
             match send_request.poll_ready(&mut cx) {
                 Poll::Ready(Ok(())) => {}
@@ -798,11 +811,30 @@ impl ClientCore {
             let Some(c) = self.calls.get_mut(id) else {
                 continue;
             };
-            let Phase::Queued(request) = std::mem::replace(&mut c.phase, Phase::Done) else {
-                continue;
+            let mut request = match std::mem::replace(&mut c.phase, Phase::Done) {
+                Phase::Queued(request) => request,
+                other => {
+                    c.phase = other;
+                    continue;
+                }
             };
-            match send_request.send_request(*request, false) {
+            // The call may have waited for a slot: the timeout sent is what is
+            // left of the deadline now.
+            if let Some(deadline) = c.deadline {
+                let left = deadline.saturating_duration_since(self.plumbing.now);
+                if let Ok(value) = HeaderValue::from_bytes(format_timeout(left).as_bytes()) {
+                    request.headers_mut().insert(GRPC_TIMEOUT, value);
+                }
+            }
+            // A request with no message and already half-closed is one
+            // HEADERS frame with END_STREAM.
+            let end_stream = c.outbound.is_closed_and_empty();
+            match send_request.send_request(*request, end_stream) {
                 Ok((response, send)) => {
+                    if end_stream {
+                        c.outbound.mark_end_sent();
+                    }
+                    self.open_streams += 1;
                     c.phase = Phase::Open {
                         response: Some(response),
                         send,
@@ -1035,6 +1067,9 @@ impl ClientCore {
         }
         if let (Phase::Open { send, .. }, Some(code)) = (&mut c.phase, reset) {
             send.send_reset(code.to_reason());
+        }
+        if matches!(c.phase, Phase::Open { .. }) {
+            self.open_streams = self.open_streams.saturating_sub(1);
         }
         c.phase = Phase::Done;
         c.outbound.discard();

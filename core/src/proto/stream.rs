@@ -307,6 +307,17 @@ impl Outbound {
         }
     }
 
+    /// Whether the application half-closed without queuing anything (the
+    /// request can end with its HEADERS frame).
+    pub(crate) fn is_closed_and_empty(&self) -> bool {
+        self.queue.is_empty() && matches!(self.end, End::HalfClose)
+    }
+
+    /// The end of the stream was sent along with the headers.
+    pub(crate) fn mark_end_sent(&mut self) {
+        self.end = End::Sent;
+    }
+
     /// Whether everything, end included, was handed to h2.
     pub(crate) fn is_done(&self) -> bool {
         matches!(self.end, End::Sent)

@@ -198,3 +198,20 @@ pair_test! {
         assert_ne!(status.code(), Code::OK);
     }
 }
+
+pair_test! {
+    fn a_call_that_waited_for_a_slot_sends_what_is_left_of_its_timeout(chunking) {
+        let mut server = ServerConfig::default();
+        server.limits.max_concurrent_streams = 1;
+        let mut pair = Pair::with_configs(chunking, server, ClientConfig::default());
+        let first = pair.start("/d.D/Hold", CallOptions::new());
+        let (first_sc, _) = pair.accept();
+        let second = pair.start("/d.D/X", CallOptions::new().with_timeout(Duration::from_secs(10)));
+        pair.advance(Duration::from_secs(4));
+        pair.server.finish(first_sc, Status::ok(), &MetadataMap::new()).unwrap();
+        assert!(pair.expect_finished(first).0.is_ok());
+        let (_, head) = pair.accept();
+        assert_eq!(head.timeout(), Some(Duration::from_secs(6)));
+        let _ = second;
+    }
+}

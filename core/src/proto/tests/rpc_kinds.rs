@@ -201,3 +201,24 @@ pair_test! {
         assert_eq!(from_server, vec![FrameKind::HEADERS, FrameKind::DATA, FrameKind::HEADERS]);
     }
 }
+
+pair_test! {
+    fn a_request_without_messages_is_one_headers_frame(chunking) {
+        let mut pair = Pair::new(chunking);
+        let call = pair.client.start_call(pair.now, "/u.U/Empty", CallOptions::new()).unwrap();
+        pair.client.close_send(call).unwrap();
+        let (sc, _) = pair.accept();
+        assert_eq!(pair.server_recv_all(sc), (vec![], true));
+        use crate::proto::keepalive::FrameKind;
+        let frames: Vec<_> = pair
+            .frames_to_server()
+            .into_iter()
+            .filter(|f| f.stream_id == 1)
+            .collect();
+        assert_eq!(frames.len(), 1, "{frames:?}");
+        assert_eq!(frames[0].kind, FrameKind::HEADERS);
+        assert_eq!(frames[0].flags & 1, 1, "END_STREAM");
+        pair.server.finish(sc, Status::ok(), &MetadataMap::new()).unwrap();
+        assert!(pair.expect_finished(call).0.is_ok());
+    }
+}
