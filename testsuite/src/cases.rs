@@ -1128,3 +1128,35 @@ pub async fn flow_control_holds_back_fast_writers<H: Harness>() {
     }
     assert_eq!(received, 100);
 }
+
+pub async fn serve_one_connection_and_connect_eagerly<H: Harness>() {
+    use ferrule_core::api::Listener;
+    let rt = H::runtime();
+    let mut listener = H::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let channel = H::channel(addr, ChannelConfig::default());
+    assert!(!channel.is_connected());
+    // `ready` connects before any call; the accept is done by hand and the
+    // connection served on its own, as for a custom transport.
+    let ready = spawn(&rt, {
+        let channel = channel.clone();
+        async move { channel.ready().await }
+    });
+    let (io, peer) = within(&rt, LIMIT, "accept", listener.accept())
+        .await
+        .unwrap();
+    let probe = Arc::new(Probe::default());
+    let (router, _) = echo_router(&rt, &probe);
+    let handle = Server::with_runtime(Arc::clone(&rt)).serve_connection(io, peer, router);
+    take(&rt, &ready, "ready").await.unwrap();
+    assert!(channel.is_connected());
+    let client = EchoClient::new(channel.clone());
+    let reply = within(&rt, LIMIT, "call", client.unary(Msg::text("one")))
+        .await
+        .unwrap();
+    assert_eq!(reply.into_inner().text, "one");
+    assert_eq!(handle.connections(), 1);
+    within(&rt, LIMIT, "shutdown", handle.shutdown(SECOND)).await;
+    assert_eq!(handle.connections(), 0);
+    assert_eq!(channel.connection_attempts(), 1);
+}

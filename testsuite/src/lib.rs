@@ -71,6 +71,7 @@ macro_rules! suite {
             idle_connections_do_not_spin,
             dropping_the_channel_closes_its_connection,
             flow_control_holds_back_fast_writers,
+            serve_one_connection_and_connect_eagerly,
         );
     };
     (@tests $harness:ty; $($name:ident),* $(,)?) => {
