@@ -584,7 +584,36 @@ pub async fn cancellation_is_seen_by_the_server_handler<H: Harness>() {
         env.probe.cancelled_codes("Hang") == [Code::CANCELLED]
     })
     .await;
-    // The connection survives a cancelled call.
+    // A client stream cancelled midway ends with an error on the server,
+    // never as a complete stream.
+    for _ in 0..20 {
+        let before = env.probe.started("Collect");
+        let pending = crate::service::ItemsThenPending(VecDeque::from([Msg::text("a")]));
+        let mut call = Box::pin(env.client.collect(pending));
+        let started = wait_until(rt, LIMIT, "collect started", || {
+            env.probe.started("Collect") == before + 1
+        });
+        let mut started = pin!(started);
+        let done = std::future::poll_fn(|cx| {
+            if let Poll::Ready(result) = call.as_mut().poll(cx) {
+                return Poll::Ready(Some(result));
+            }
+            started.as_mut().poll(cx).map(|()| None)
+        })
+        .await;
+        assert!(done.is_none(), "{done:?}");
+        drop(call);
+    }
+    wait_until(
+        rt,
+        LIMIT,
+        "server saw every client stream cancelled",
+        || env.probe.cancelled_codes("Collect").len() == 20,
+    )
+    .await;
+    let codes = env.probe.cancelled_codes("Collect");
+    assert!(codes.iter().all(|c| *c == Code::CANCELLED), "{codes:?}");
+    // The connection survives cancelled calls.
     assert!(
         within(rt, LIMIT, "after cancel", env.client.unary(Msg::default()))
             .await

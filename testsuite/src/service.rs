@@ -217,7 +217,19 @@ impl Echo {
         let mut texts = Vec::new();
         let mut count = 0;
         let mut bytes = 0;
-        while let Some(m) = stream.message().await? {
+        loop {
+            let m = match stream.message().await {
+                Ok(Some(m)) => m,
+                Ok(None) => break,
+                Err(status) => {
+                    self.probe
+                        .cancelled
+                        .lock()
+                        .unwrap()
+                        .push(("Collect".to_owned(), status.code()));
+                    return Err(status);
+                }
+            };
             if m.code != 0 {
                 return Err(fail(m.code, &m.text));
             }

@@ -11,6 +11,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::Status;
 use crate::codec::codec::Codec;
+use crate::codec::compression::Encoding;
 use crate::codec::metadata::MetadataMap;
 use crate::proto::{CallId, RecvError, SendError, ServerConnection};
 
@@ -85,6 +86,9 @@ struct CallInner {
     conn: Arc<ServerConn>,
     id: CallId,
     context: CallContext,
+    /// The response encoding the driver chose, re-applied (idempotently) to
+    /// ask the engine whether the call is still live.
+    encoding: Encoding,
     finished: AtomicBool,
 }
 
@@ -94,12 +98,18 @@ fn connection_gone() -> Status {
 }
 
 impl ServerCall {
-    pub(crate) fn new(conn: Arc<ServerConn>, id: CallId, context: CallContext) -> ServerCall {
+    pub(crate) fn new(
+        conn: Arc<ServerConn>,
+        id: CallId,
+        context: CallContext,
+        encoding: Encoding,
+    ) -> ServerCall {
         ServerCall {
             inner: Arc::new(CallInner {
                 conn,
                 id,
                 context,
+                encoding,
                 finished: AtomicBool::new(false),
             }),
         }
@@ -130,10 +140,22 @@ impl ServerCall {
                 state.wake_driver();
                 Poll::Ready(Ok(Some(message)))
             }
-            Ok(None) => match self.inner.context.cancel_status() {
-                Some(status) => Poll::Ready(Err(status)),
-                None => Poll::Ready(Ok(None)),
-            },
+            Ok(None) => {
+                // The end of the request stream, or a call the engine already
+                // dropped (reset by the client) whose `Cancelled` event the
+                // driver has not handed out yet: a cancelled stream must not
+                // look complete.
+                if let Some(status) = self.inner.context.cancel_status() {
+                    return Poll::Ready(Err(status));
+                }
+                match engine.set_send_encoding(self.inner.id, self.inner.encoding) {
+                    Ok(_) => Poll::Ready(Ok(None)),
+                    Err(_) => {
+                        state.wake_driver();
+                        Poll::Ready(Err(self.closed_status()))
+                    }
+                }
+            }
             Err(RecvError::Blocked) => {
                 if let Some(slot) = state.calls.get_mut(&self.inner.id) {
                     slot.reader = Some(cx.waker().clone());

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crate::Status;
+use crate::codec::compression::Encoding;
 use crate::codec::metadata::MetadataMap;
 use crate::proto::{ErrorCode, ServerEvent};
 
@@ -126,9 +127,10 @@ impl ConnDriver {
                                 let _ = engine.finish(call, status, &MetadataMap::new());
                                 continue;
                             };
-                            if let Some(encoding) = self.router.send_compression {
-                                let _ = engine.set_send_encoding(call, encoding);
-                            }
+                            let encoding =
+                                self.router.send_compression.unwrap_or(Encoding::Identity);
+                            let encoding =
+                                engine.set_send_encoding(call, encoding).unwrap_or(encoding);
                             let context = CallContext::new(head.path(), head.deadline(), self.peer);
                             let mut request = Request::new(());
                             *request.metadata_mut() = head.take_metadata();
@@ -141,7 +143,8 @@ impl ConnDriver {
                                     context: context.clone(),
                                 },
                             );
-                            let handle = ServerCall::new(Arc::clone(&self.conn), call, context);
+                            let handle =
+                                ServerCall::new(Arc::clone(&self.conn), call, context, encoding);
                             spawns.push(handler.serve(
                                 handle,
                                 request,
