@@ -285,6 +285,21 @@ pub async fn every_status_path<H: Harness>() {
         assert_eq!(status.code(), Code::from_i32(code));
         assert_eq!(status.message(), request.text);
     }
+    // Rich error details travel in grpc-status-details-bin.
+    let request = Msg {
+        text: "details:\x00binary\u{1}".into(),
+        code: Code::FAILED_PRECONDITION.as_i32(),
+        ..Msg::default()
+    };
+    let status = within(rt, LIMIT, "details", env.client.unary(request))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FAILED_PRECONDITION);
+    let rpc = ferrule_core::codec::status::RpcStatus::decode(status.details()).unwrap();
+    assert_eq!(rpc.code, Code::FAILED_PRECONDITION);
+    assert_eq!(rpc.details.len(), 1);
+    assert_eq!(rpc.details[0].type_url, "type.googleapis.com/test.Detail");
+    assert_eq!(&rpc.details[0].value[..], b"\x00binary\x01");
     // Server streaming: messages, then the error in the trailers.
     let request = Msg {
         text: "late".into(),

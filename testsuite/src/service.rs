@@ -118,8 +118,21 @@ pub struct Echo {
     pub relay: Mutex<Option<EchoClient>>,
 }
 
+/// The status a handler fails with; a text starting `details:` also carries
+/// the rest as `grpc-status-details-bin`.
 fn fail(code: i32, text: &str) -> Status {
-    Status::new(Code::from_i32(code), text.to_owned())
+    let status = Status::new(Code::from_i32(code), text.to_owned());
+    match text.strip_prefix("details:") {
+        Some(details) => {
+            let mut rpc = ferrule_core::codec::status::RpcStatus::new(status.code(), text);
+            rpc.details.push(ferrule_core::codec::status::Any {
+                type_url: "type.googleapis.com/test.Detail".into(),
+                value: bytes::Bytes::copy_from_slice(details.as_bytes()),
+            });
+            status.with_details(rpc.to_bytes())
+        }
+        None => status,
+    }
 }
 
 impl Echo {
