@@ -112,3 +112,48 @@ impl std::fmt::Debug for Interceptors {
             .finish()
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    /// Polls a future that never waits.
+    fn ready<F: Future>(future: F) -> F::Output {
+        match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(out) => out,
+            Poll::Pending => panic!("the future waited"),
+        }
+    }
+
+    #[test]
+    fn chain_runs_in_order_and_stops_at_the_first_rejection() {
+        let chain = Interceptors::default()
+            .with(|mut r: Request<()>| async move {
+                r.metadata_mut().append("x-order", "first").unwrap();
+                Ok(r)
+            })
+            .with(|mut r: Request<()>| async move {
+                r.metadata_mut().append("x-order", "second").unwrap();
+                Ok(r)
+            });
+        let out = ready(chain.run(Request::new(()))).unwrap();
+        let order: Vec<_> = out.metadata().get_all("x-order").collect();
+        assert_eq!(order, ["first", "second"]);
+
+        let rejecting = chain
+            .with(|_: Request<()>| async move { Err(Status::unauthenticated("no")) })
+            .with(|r: Request<()>| async move {
+                REACHED.store(true, std::sync::atomic::Ordering::SeqCst);
+                Ok(r)
+            });
+        static REACHED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        let status = ready(rejecting.run(Request::new(()))).unwrap_err();
+        assert!(!REACHED.load(std::sync::atomic::Ordering::SeqCst));
+        assert_eq!(status.code(), crate::Code::UNAUTHENTICATED);
+        assert_eq!(rejecting.len(), 4);
+        assert!(Interceptors::default().is_empty());
+    }
+}

@@ -240,3 +240,15 @@ impl Interceptor for AddToken {
 fn a_struct_is_an_interceptor_too() {
     let _router = Router::new().interceptor(AddToken);
 }
+
+#[allow(dead_code)]
+fn streams_and_requests_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Streaming<Bytes>>();
+    send_sync::<Request<Streaming<Bytes>>>();
+    send_sync::<Response<Bytes>>();
+    send_sync::<Client>();
+    send_sync::<crate::api::Channel>();
+    send_sync::<crate::api::Router>();
+    send_sync::<crate::api::ServerHandle>();
+}
