@@ -214,6 +214,7 @@ impl ClientConnection<MemoryTransport> {
         if let Some(memory) = &self.core.plumbing.memory {
             memory.push_inbound(data);
         }
+        self.core.plumbing.poll_needed = true;
         self.drive();
     }
 
@@ -224,6 +225,7 @@ impl ClientConnection<MemoryTransport> {
         if let Some(memory) = &self.core.plumbing.memory {
             memory.close_inbound();
         }
+        self.core.plumbing.poll_needed = true;
         self.drive();
     }
 
@@ -259,6 +261,7 @@ impl ClientConnection<MemoryTransport> {
             written += n;
             if (unblocked || (n == 0 && self.core.plumbing.needs_drive())) && drives < 8 {
                 drives += 1;
+                self.core.plumbing.poll_needed |= unblocked;
                 self.drive();
             } else if n == 0 {
                 break;
@@ -288,6 +291,7 @@ impl ClientConnection<MemoryTransport> {
         let memory = self.core.plumbing.memory.clone()?;
         let (out, unblocked) = memory.take_outbound_bytes();
         if unblocked {
+            self.core.plumbing.poll_needed = true;
             self.drive();
         }
         (!out.is_empty()).then_some(out)
@@ -372,6 +376,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
     pub fn drive_io(&mut self, now: Instant, waker: &Waker) {
         self.core.plumbing.advance(now);
         self.core.plumbing.conn_waker.set_outer(Some(waker));
+        self.core.plumbing.poll_needed = true;
         self.drive();
     }
 
@@ -441,6 +446,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
             .plumbing
             .deadlines
             .prune(|id| calls.get(id).is_some());
+        self.core.plumbing.poll_needed = true;
         self.drive();
     }
 
@@ -645,7 +651,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
             self.core.phase = ConnPhase::Draining;
         }
         self.core.close_requested = true;
-        self.core.plumbing.request_drive();
+        self.core.plumbing.request_poll();
     }
 
     /// Closes the connection now: every call is reset and finishes with
@@ -691,10 +697,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
 
     fn drive(&mut self) {
         self.core.plumbing.dirty = false;
+        let mut poll = self.core.plumbing.take_poll();
         for _ in 0..MAX_DRIVE_ROUNDS {
-            self.core.plumbing.conn_waker.take_woken();
-            self.poll_h2();
-            let serviced = self.core.service_ready();
+            // h2 is polled only when it has something to do (see the
+            // server's drive).
+            if poll {
+                self.poll_h2();
+            }
+            self.core.service_ready();
             self.core.observe_tap();
             if let Some(error) = self.core.pending_close.take() {
                 self.core.connection_closed(error);
@@ -702,12 +712,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
             if !self.core.open_queue.is_empty() {
                 self.core.try_open();
             }
-            if !self.core.plumbing.conn_waker.take_woken() && !serviced {
+            poll = self.core.plumbing.take_poll();
+            if !poll && self.core.plumbing.ready.is_empty() {
                 return;
             }
         }
         // Rounds left over: the next poll continues.
-        self.core.plumbing.request_drive();
+        self.core.plumbing.request_poll();
     }
 
     fn poll_h2(&mut self) {

@@ -30,6 +30,9 @@ pub(crate) struct Plumbing {
     /// Work is left over (the drive hit its round limit, or a command changed
     /// state): the next poll must drive.
     pub(crate) dirty: bool,
+    /// The next drive must poll h2 even if h2 did not ask (input arrived,
+    /// output room appeared, a timer fired, a shutdown was requested).
+    pub(crate) poll_needed: bool,
     /// The latest `now` the caller gave.
     pub(crate) now: Instant,
     pub(crate) deadlines: DeadlineQueue,
@@ -46,6 +49,7 @@ impl Plumbing {
             memory,
             peer_eof: false,
             dirty: true,
+            poll_needed: true,
             now,
             deadlines: DeadlineQueue::default(),
         }
@@ -54,7 +58,7 @@ impl Plumbing {
     /// Whether a drive has work: leftover rounds, a command changed state, h2
     /// woke the connection, or a call was woken.
     pub(crate) fn needs_drive(&self) -> bool {
-        self.dirty || self.conn_waker.is_woken() || !self.ready.is_empty()
+        self.dirty || self.poll_needed || self.conn_waker.is_woken() || !self.ready.is_empty()
     }
 
     /// A command changed state: the next poll drives, and the caller's task
@@ -62,6 +66,18 @@ impl Plumbing {
     pub(crate) fn request_drive(&mut self) {
         self.dirty = true;
         self.conn_waker.wake_outer();
+    }
+
+    /// Like [`request_drive`](Self::request_drive), and that drive polls h2.
+    pub(crate) fn request_poll(&mut self) {
+        self.poll_needed = true;
+        self.request_drive();
+    }
+
+    /// Whether this round must poll h2: asked for, or h2 woke the connection.
+    pub(crate) fn take_poll(&mut self) -> bool {
+        let woken = self.conn_waker.take_woken();
+        std::mem::take(&mut self.poll_needed) || woken
     }
 
     /// A fresh waker for a new call.

@@ -168,6 +168,7 @@ impl ServerConnection<MemoryTransport> {
         if let Some(memory) = &self.core.plumbing.memory {
             memory.push_inbound(data);
         }
+        self.core.plumbing.poll_needed = true;
         self.drive();
     }
 
@@ -178,6 +179,7 @@ impl ServerConnection<MemoryTransport> {
         if let Some(memory) = &self.core.plumbing.memory {
             memory.close_inbound();
         }
+        self.core.plumbing.poll_needed = true;
         self.drive();
     }
 
@@ -215,6 +217,7 @@ impl ServerConnection<MemoryTransport> {
             written += n;
             if (unblocked || (n == 0 && self.core.plumbing.needs_drive())) && drives < 8 {
                 drives += 1;
+                self.core.plumbing.poll_needed |= unblocked;
                 self.drive();
             } else if n == 0 {
                 break;
@@ -245,6 +248,7 @@ impl ServerConnection<MemoryTransport> {
         let memory = self.core.plumbing.memory.clone()?;
         let (out, unblocked) = memory.take_outbound_bytes();
         if unblocked {
+            self.core.plumbing.poll_needed = true;
             self.drive();
         }
         (!out.is_empty()).then_some(out)
@@ -309,6 +313,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
     pub fn drive_io(&mut self, now: Instant, waker: &Waker) {
         self.core.plumbing.advance(now);
         self.core.plumbing.conn_waker.set_outer(Some(waker));
+        self.core.plumbing.poll_needed = true;
         self.drive();
     }
 
@@ -386,6 +391,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
             .plumbing
             .deadlines
             .prune(|id| calls.get(id).is_some());
+        self.core.plumbing.poll_needed = true;
         self.drive();
     }
 
@@ -564,7 +570,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
         if self.core.phase == Phase::Open {
             self.core.graceful_requested = true;
             self.core.phase = Phase::Draining;
-            self.core.plumbing.request_drive();
+            self.core.plumbing.request_poll();
         }
     }
 
@@ -573,7 +579,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
     pub fn close(&mut self, code: ErrorCode) {
         if self.core.phase != Phase::Closed {
             self.core.abrupt_requested = Some(code);
-            self.core.plumbing.request_drive();
+            self.core.plumbing.request_poll();
         }
     }
 
@@ -605,20 +611,26 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
 
     fn drive(&mut self) {
         self.core.plumbing.dirty = false;
+        let mut poll = self.core.plumbing.take_poll();
         for _ in 0..MAX_DRIVE_ROUNDS {
-            self.core.plumbing.conn_waker.take_woken();
-            self.poll_h2();
-            let serviced = self.core.service_ready();
+            // h2 is polled only when it has something to do: reading input,
+            // or writing what a serviced call handed it (it wakes the
+            // connection then).
+            if poll {
+                self.poll_h2();
+            }
+            self.core.service_ready();
             self.core.observe_tap();
             if let Some(error) = self.core.pending_close.take() {
                 self.core.connection_closed(error);
             }
-            if !self.core.plumbing.conn_waker.take_woken() && !serviced && !self.core.abuse {
+            poll = self.core.plumbing.take_poll();
+            if !poll && self.core.plumbing.ready.is_empty() {
                 return;
             }
         }
         // Rounds left over: the next poll continues.
-        self.core.plumbing.request_drive();
+        self.core.plumbing.request_poll();
     }
 
     fn poll_h2(&mut self) {
@@ -833,7 +845,7 @@ impl ServerCore {
                 && self.phase != Phase::Closed
             {
                 self.abuse = true;
-                self.plumbing.request_drive();
+                self.plumbing.request_poll();
             }
         }
     }
