@@ -898,6 +898,15 @@ impl ClientCore {
         if self.phase == ConnPhase::Open {
             self.phase = ConnPhase::Draining;
         }
+        // Calls still waiting for a stream slot were never sent: they fail
+        // now, retryable elsewhere, rather than wait for a slot that an
+        // ending connection may never free.
+        let status = Status::unavailable(format!(
+            "the server sent GOAWAY ({code}) before this call was sent"
+        ));
+        while let Some(id) = self.open_queue.pop_front() {
+            self.finish_call(id, status.clone(), MetadataMap::new(), false);
+        }
         if self.goaway.is_none() {
             self.goaway = Some((code, debug_data.clone()));
             self.events

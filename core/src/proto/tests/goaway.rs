@@ -152,3 +152,20 @@ fn goaway_is_reported_once() {
         .count();
     assert_eq!(goaways, 1);
 }
+
+pair_test! {
+    fn calls_waiting_for_a_slot_fail_at_goaway(chunking) {
+        let mut server = crate::proto::ServerConfig::default();
+        server.limits.max_concurrent_streams = 1;
+        let mut pair = Pair::with_configs(chunking, server, crate::proto::ClientConfig::default());
+        let first = pair.start("/g.G/Long", CallOptions::new());
+        let (sc, _) = pair.accept();
+        let waiting = pair.start("/g.G/Waiting", CallOptions::new());
+        pair.server.close_gracefully();
+        let (status, _) = pair.expect_finished(waiting);
+        assert_eq!(status.code(), Code::UNAVAILABLE, "{status}");
+        // The call in flight is not disturbed.
+        pair.server.finish(sc, Status::ok(), &MetadataMap::new()).unwrap();
+        assert!(pair.expect_finished(first).0.is_ok());
+    }
+}
