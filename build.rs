@@ -5,6 +5,7 @@ fn main() -> std::io::Result<()> {
     ferrule_build::configure().compile(
         &[
             "examples/proto/bookstore.proto",
+            "examples/proto/hello.proto",
             "examples/proto/users.proto",
         ],
         &["examples/proto"],

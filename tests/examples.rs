@@ -110,7 +110,7 @@ fn users_demo_runs_on_the_selected_runtime() {
 }
 
 #[test]
-fn generated_descriptor_set_describes_both_services() {
+fn generated_descriptor_set_describes_every_service() {
     use prost::Message as _;
 
     let set = prost_types::FileDescriptorSet::decode(bookstore::proto::FILE_DESCRIPTOR_SET)
@@ -124,7 +124,10 @@ fn generated_descriptor_set_describes_both_services() {
                 .map(move |service| format!("{}.{}", file.package(), service.name()))
         })
         .collect();
-    assert_eq!(services, ["bookstore.Bookstore", "users.Users"]);
+    assert_eq!(
+        services,
+        ["bookstore.Bookstore", "hello.Greeter", "users.Users"]
+    );
     let imports: Vec<&str> = set.file.iter().map(|file| file.name()).collect();
     assert!(imports.contains(&"google/protobuf/timestamp.proto"));
     assert!(imports.contains(&"google/protobuf/empty.proto"));
@@ -140,4 +143,26 @@ fn generated_descriptor_set_describes_both_services() {
         users::proto::users_methods::WATCH_USERS.kind,
         ferrule::codegen::MethodKind::ServerStreaming
     );
+}
+
+/// The README shows `examples/greeter.rs` and `hello.proto` whole, so what
+/// it shows is what `cargo test` compiles (examples are built with the tests).
+#[test]
+fn readme_shows_the_greeter_example_as_it_is() {
+    let readme = include_str!("../README.md");
+    for (name, source) in [
+        (
+            "examples/greeter.rs",
+            include_str!("../examples/greeter.rs"),
+        ),
+        (
+            "examples/proto/hello.proto",
+            include_str!("../examples/proto/hello.proto"),
+        ),
+    ] {
+        assert!(
+            readme.contains(source),
+            "README.md does not show {name} as it is; copy the file into the README"
+        );
+    }
 }
