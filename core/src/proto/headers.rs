@@ -805,4 +805,96 @@ mod tests {
         assert_eq!(h.get("x-a").unwrap(), "1");
         assert!(h.get("grpc-encoding").is_none());
     }
+
+    use quickcheck::TestResult;
+    use quickcheck_macros::quickcheck;
+
+    /// Any status (any code, any message) and any valid ASCII metadata survive
+    /// a trip through a trailer block.
+    #[quickcheck]
+    fn trailers_round_trip(code: u8, message: String, values: Vec<(u8, String)>) -> TestResult {
+        let mut md = MetadataMap::new();
+        for (i, (k, v)) in values.iter().enumerate() {
+            let key = format!("k{}-{k}", i % 4);
+            let v: String = v.chars().filter(|c| (' '..='~').contains(c)).collect();
+            let v = v.trim();
+            if md.append(&key, v).is_err() {
+                return TestResult::discard();
+            }
+        }
+        let status = Status::new(Code::from_i32(i32::from(code % 17)), message);
+        let block = match trailers(&status, &md) {
+            Ok(block) => block,
+            Err(_) => return TestResult::discard(),
+        };
+        let (back, back_md) = status_from_trailers(&block);
+        // HTTP groups the fields of one name together: compare each key's
+        // values, in order, not the interleaving of keys.
+        let by_key = |m: &MetadataMap| {
+            let mut keys: Vec<String> = m.keys().map(str::to_owned).collect();
+            keys.sort();
+            keys.into_iter()
+                .map(|k| {
+                    let values: Vec<String> = m.get_all(&k).map(str::to_owned).collect();
+                    (k, values)
+                })
+                .collect::<Vec<_>>()
+        };
+        TestResult::from_bool(back == status && by_key(&back_md) == by_key(&md))
+    }
+
+    /// What `request` builds, `validate_request` accepts, with the same path,
+    /// timeout (rounded up to the format's unit) and metadata.
+    #[quickcheck]
+    fn requests_round_trip(
+        service: String,
+        method: String,
+        millis: Option<u32>,
+        bin: Vec<u8>,
+    ) -> TestResult {
+        let clean = |s: &str| {
+            s.chars()
+                .filter(char::is_ascii_alphanumeric)
+                .collect::<String>()
+        };
+        let (service, method) = (clean(&service), clean(&method));
+        if service.is_empty() || method.is_empty() {
+            return TestResult::discard();
+        }
+        let template = RequestTemplate {
+            scheme: http::uri::Scheme::HTTP,
+            authority: Authority::from_static("x"),
+            user_agent: HeaderValue::from_static("t"),
+            accept_encodings: EncodingSet::supported(),
+        };
+        let mut md = MetadataMap::new();
+        md.insert_bin("blob-bin", &bin).unwrap();
+        let path = format!("/{service}/{method}");
+        let timeout = millis.map(|m| Duration::from_millis(u64::from(m)));
+        let req = request(
+            &template,
+            PathAndQuery::try_from(path.as_str()).unwrap(),
+            &md,
+            timeout,
+            Encoding::Identity,
+        )
+        .unwrap();
+        let now = Instant::now();
+        let head = validate_request(req.into_parts().0, &rules(), now).unwrap();
+        TestResult::from_bool(
+            head.path() == path
+                && head.service() == service
+                && head.method() == method
+                && head.metadata() == &md
+                && match (head.timeout(), timeout) {
+                    // Formatting rounds up, by less than one unit: at least
+                    // 10^5 units once the finer unit needs 9 digits.
+                    (Some(got), Some(sent)) => {
+                        got >= sent && got - sent <= sent / 100_000 + Duration::from_nanos(1)
+                    }
+                    (None, None) => true,
+                    _ => false,
+                },
+        )
+    }
 }

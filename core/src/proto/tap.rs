@@ -523,4 +523,27 @@ mod tests {
         );
         assert!(s.take_goaway().is_none());
     }
+
+    /// Frame boundaries do not depend on how the stream is cut.
+    #[quickcheck_macros::quickcheck]
+    fn boundaries_do_not_depend_on_chunking(frames: Vec<(u8, Vec<u8>)>, cuts: Vec<u8>) -> bool {
+        let mut stream = Vec::new();
+        let mut ends = vec![0];
+        for (kind, payload) in &frames {
+            stream.extend(frame(FrameKind::from_u8(kind % 10), payload));
+            ends.push(stream.len());
+        }
+        let mut t = FrameTracker::new(0);
+        let mut offset = 0;
+        let mut cuts = cuts.into_iter().map(|c| usize::from(c % 16) + 1).cycle();
+        while offset < stream.len() {
+            let n = cuts.next().unwrap_or(1).min(stream.len() - offset);
+            t.advance(&stream[offset..offset + n]);
+            offset += n;
+            if t.at_boundary() != ends.contains(&offset) {
+                return false;
+            }
+        }
+        t.at_boundary()
+    }
 }

@@ -222,3 +222,49 @@ pair_test! {
         assert!(pair.expect_finished(call).0.is_ok());
     }
 }
+
+/// Any chunking of the wire and any message sizes: what one side sends, the
+/// other receives, in order, both ways.
+#[test]
+fn any_chunking_delivers_every_message() {
+    fn property(chunk: u8, sizes: Vec<u16>) -> quickcheck::TestResult {
+        let chunking = super::pair::Chunking::Bytes(usize::from(chunk % 64) + 1);
+        let sizes: Vec<usize> = sizes
+            .iter()
+            .take(8)
+            .map(|s| usize::from(*s % 3000))
+            .collect();
+        let mut pair = Pair::new(chunking);
+        let call = pair.start("/q.Q/Bidi", CallOptions::new());
+        let (sc, _) = pair.accept();
+        let messages: Vec<Bytes> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| Bytes::from(vec![i as u8; n]))
+            .collect();
+        for m in &messages {
+            pair.client.send_message(call, m.clone()).unwrap();
+            pair.server.send_message(sc, m.clone()).unwrap();
+        }
+        pair.client.close_send(call).unwrap();
+        let mut up = Vec::new();
+        loop {
+            let (got, ended) = pair.server_recv_all(sc);
+            up.extend(got);
+            if ended {
+                break;
+            }
+        }
+        pair.server
+            .finish(sc, Status::ok(), &MetadataMap::new())
+            .unwrap();
+        let (down, _) = pair.client_recv_all(call);
+        let ok = pair.expect_finished(call).0.is_ok();
+        let (rest, _) = pair.client_recv_all(call);
+        let down: Vec<Bytes> = down.into_iter().chain(rest).collect();
+        quickcheck::TestResult::from_bool(ok && up == messages && down == messages)
+    }
+    quickcheck::QuickCheck::new()
+        .tests(40)
+        .quickcheck(property as fn(u8, Vec<u16>) -> quickcheck::TestResult);
+}
