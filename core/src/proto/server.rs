@@ -646,10 +646,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
                     }
                     Poll::Ready(Err(err)) => {
                         self.h2 = H2Server::Closed;
-                        let error = if err.is_io() || err.reason().is_none() {
-                            ConnectionError::NotHttp2
-                        } else {
-                            ConnectionError::from_h2(&err)
+                        // The handshake only reads the client preface: a
+                        // failure there means the bytes are not HTTP/2 (or
+                        // the peer left before sending them).
+                        let error = match ConnectionError::from_h2(&err) {
+                            ConnectionError::TransportClosed => ConnectionError::TransportClosed,
+                            _ => ConnectionError::NotHttp2,
                         };
                         self.core.pending_close = Some(Some(error));
                         return;
