@@ -82,9 +82,31 @@ pub fn configure() -> Builder {
 /// be written; the message names the file and the problem.
 pub fn compile_protos(proto: impl AsRef<Path>) -> io::Result<()> {
     let proto = proto.as_ref();
-    let include = match proto.parent() {
+    configure().compile(&[proto], &[folder_of(proto)])
+}
+
+/// The folder holding `proto`: `.` for a bare file name.
+fn folder_of(proto: &Path) -> &Path {
+    match proto.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
-    };
-    configure().compile(&[proto], &[include])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compile_protos_includes_the_folder_of_the_file() {
+        let cases = [
+            ("proto/hello.proto", "proto"),
+            ("a/b/c.proto", "a/b"),
+            ("hello.proto", "."),
+            ("/abs/x.proto", "/abs"),
+        ];
+        for (proto, folder) in cases {
+            assert_eq!(folder_of(Path::new(proto)), Path::new(folder), "{proto}");
+        }
+    }
 }
