@@ -158,9 +158,20 @@ fn commands_wake_the_driving_task() {
     let waker = Waker::from(Arc::clone(&count));
     w.client.drive_io(w.now, &waker);
     let before = count.0.load(Ordering::SeqCst);
-    let call = w.client.start_call(w.now, "/g.G/Echo", CallOptions::new()).unwrap();
-    assert!(count.0.load(Ordering::SeqCst) > before, "start_call woke the driver");
+    let call = w
+        .client
+        .start_call(w.now, "/g.G/Echo", CallOptions::new())
+        .unwrap();
+    assert!(
+        count.0.load(Ordering::SeqCst) > before,
+        "start_call woke the driver"
+    );
     let before = count.0.load(Ordering::SeqCst);
-    w.client.send_message(call, Bytes::from_static(b"x")).unwrap();
-    assert!(count.0.load(Ordering::SeqCst) > before, "send_message woke the driver");
+    w.client
+        .send_message(call, Bytes::from_static(b"x"))
+        .unwrap();
+    assert!(
+        count.0.load(Ordering::SeqCst) > before,
+        "send_message woke the driver"
+    );
 }
