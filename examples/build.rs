@@ -4,10 +4,10 @@
 fn main() -> std::io::Result<()> {
     ferrule_build::configure().compile(
         &[
-            "examples/proto/bookstore.proto",
-            "examples/proto/hello.proto",
-            "examples/proto/users.proto",
+            "proto/bookstore.proto",
+            "proto/hello.proto",
+            "proto/users.proto",
         ],
-        &["examples/proto"],
+        &["proto"],
     )
 }

@@ -9,11 +9,11 @@
 #![cfg(any(feature = "smol", feature = "tokio"))]
 
 #[allow(dead_code)]
-#[path = "../examples/bookstore.rs"]
+#[path = "../bookstore.rs"]
 mod bookstore;
 
 #[allow(dead_code)]
-#[path = "../examples/users.rs"]
+#[path = "../users.rs"]
 mod users;
 
 use std::time::Duration;
@@ -149,15 +149,12 @@ fn generated_descriptor_set_describes_every_service() {
 /// it shows is what `cargo test` compiles (examples are built with the tests).
 #[test]
 fn readme_shows_the_greeter_example_as_it_is() {
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../../README.md");
     for (name, source) in [
-        (
-            "examples/greeter.rs",
-            include_str!("../examples/greeter.rs"),
-        ),
+        ("examples/greeter.rs", include_str!("../greeter.rs")),
         (
             "examples/proto/hello.proto",
-            include_str!("../examples/proto/hello.proto"),
+            include_str!("../proto/hello.proto"),
         ),
     ] {
         assert!(
