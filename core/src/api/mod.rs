@@ -10,6 +10,7 @@
 //! | [`stream_channel`] | a bounded channel whose receiver is a response stream; sends fail once the call is over |
 //! | [`Runtime`], [`Timer`], [`Listener`], [`Connector`] | what a runtime adapter provides |
 //! | [`codegen`] | the surface generated code uses |
+//! | `health`, `reflection` | the standard `grpc.health.v1` and `grpc.reflection` services (features of the same names) |
 //!
 //! # How it runs (quinn's pattern)
 //! Each connection has **one driver task** that owns the sans-IO engine
@@ -25,7 +26,11 @@
 mod client;
 pub mod codegen;
 mod context;
+#[cfg(feature = "health")]
+pub mod health;
 mod interceptor;
+#[cfg(feature = "reflection")]
+pub mod reflection;
 mod request;
 mod runtime;
 mod server;

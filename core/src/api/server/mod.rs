@@ -72,6 +72,7 @@ impl Server {
     pub fn serve<L: Listener>(&self, listener: L, router: Router) -> ServerHandle {
         let registry = Arc::new(Registry {
             local_addr: listener.local_addr(),
+            shutdown_hooks: Mutex::new(router.routes.shutdown_hooks().to_vec()),
             ..Registry::default()
         });
         let handle = ServerHandle {
@@ -151,7 +152,10 @@ impl Server {
         peer: Option<SocketAddr>,
         router: Router,
     ) -> ServerHandle {
-        let registry = Arc::new(Registry::default());
+        let registry = Arc::new(Registry {
+            shutdown_hooks: Mutex::new(router.routes.shutdown_hooks().to_vec()),
+            ..Registry::default()
+        });
         registry.stop_accepting.fire(crate::Status::ok());
         registry.accept_loop_done.fire(crate::Status::ok());
         self.spawn_connection(Box::new(io), peer, router, &registry);
@@ -180,6 +184,9 @@ pub(crate) struct Registry {
     stop_accepting: Signal,
     accept_loop_done: Signal,
     local_addr: Option<SocketAddr>,
+    /// The router's [`Routes::on_shutdown`] hooks, taken by the first
+    /// shutdown.
+    shutdown_hooks: Mutex<Vec<router::ShutdownHook>>,
 }
 
 #[derive(Default)]
@@ -208,6 +215,19 @@ impl Registry {
         };
         for waker in waiters {
             waker.wake();
+        }
+    }
+
+    /// Runs the shutdown hooks, once.
+    fn run_shutdown_hooks(&self) {
+        let hooks = std::mem::take(
+            &mut *self
+                .shutdown_hooks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for hook in hooks {
+            hook();
         }
     }
 
@@ -269,12 +289,15 @@ impl ServerHandle {
         self.registry.connections()
     }
 
-    /// Graceful shutdown: stops accepting, sends GOAWAY on every connection,
+    /// Graceful shutdown: runs the router's
+    /// [`on_shutdown`](Router::on_shutdown) hooks (the health service turns
+    /// `NOT_SERVING`), stops accepting, sends GOAWAY on every connection,
     /// lets in-flight calls finish for up to `grace`, then cancels what is
     /// left (the clients see `CANCELLED`, the handlers see their call
     /// cancelled with `UNAVAILABLE`) and closes the connections. Resolves
     /// when every connection is closed.
     pub async fn shutdown(&self, grace: Duration) {
+        self.registry.run_shutdown_hooks();
         self.registry.stop_accepting.fire(crate::Status::ok());
         self.registry.accept_loop_done.wait().await;
         self.registry.set_shutdown(Shutdown::Graceful);
@@ -290,6 +313,7 @@ impl ServerHandle {
 
     /// Stops accepting, cancels every call and closes every connection now.
     pub async fn abort(&self) {
+        self.registry.run_shutdown_hooks();
         self.registry.stop_accepting.fire(crate::Status::ok());
         self.registry.accept_loop_done.wait().await;
         self.registry.set_shutdown(Shutdown::Abort);

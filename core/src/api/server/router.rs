@@ -16,7 +16,11 @@ use super::handler::Handler;
 pub struct Routes {
     handlers: HashMap<&'static str, Handler>,
     services: Vec<&'static str>,
+    shutdown_hooks: Vec<ShutdownHook>,
 }
+
+/// A function a server runs once when its shutdown begins.
+pub(crate) type ShutdownHook = Arc<dyn Fn() + Send + Sync>;
 
 impl Routes {
     /// Registers `handler` for `method.path`, replacing any earlier one.
@@ -44,6 +48,19 @@ impl Routes {
     /// Whether no method is registered.
     pub fn is_empty(&self) -> bool {
         self.handlers.is_empty()
+    }
+
+    /// Runs `hook` once when a server serving these routes begins to shut
+    /// down ([`ServerHandle::shutdown`](super::ServerHandle::shutdown) or
+    /// [`abort`](super::ServerHandle::abort)), before it stops accepting:
+    /// how the health service reports `NOT_SERVING` to load balancers while
+    /// in-flight calls finish.
+    pub fn on_shutdown(&mut self, hook: impl Fn() + Send + Sync + 'static) {
+        self.shutdown_hooks.push(Arc::new(hook));
+    }
+
+    pub(crate) fn shutdown_hooks(&self) -> &[ShutdownHook] {
+        &self.shutdown_hooks
     }
 }
 
@@ -98,6 +115,14 @@ impl Router {
     #[must_use]
     pub fn interceptor(mut self, interceptor: impl Interceptor) -> Router {
         self.interceptors = self.interceptors.with(interceptor);
+        self
+    }
+
+    /// Runs `hook` once when a server serving this router begins to shut
+    /// down (see [`Routes::on_shutdown`]).
+    #[must_use]
+    pub fn on_shutdown(mut self, hook: impl Fn() + Send + Sync + 'static) -> Router {
+        Arc::make_mut(&mut self.routes).on_shutdown(hook);
         self
     }
 
