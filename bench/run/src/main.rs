@@ -213,9 +213,23 @@ fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     println!(
         "Medians over {} round(s). Ratios compare calls/s (unary), MB/s (streaming: response payload), \
          KiB/conn (idle: server RSS gained per connection, lower is better). allocs/call: server \
-         allocations in the measured phase / calls. CPU: share of one core over the measured phase.",
+         allocations in the measured phase / calls. CPU: share of one core over the measured phase; \
+         server CPU µs/call: server CPU time / calls, the figure least disturbed by other load.",
         args.rounds
     );
+    let other: Vec<f64> = results.iter().filter_map(|r| r.other_cpu).collect();
+    let busiest = other.iter().copied().fold(0.0, f64::max);
+    if let Some(typical) = table::median(other) {
+        println!(
+            "\nOther processes used {typical:.2} cores (median; at most {busiest:.2}) during the measured phases."
+        );
+        if typical > 0.25 {
+            println!(
+                "WARNING: the machine was busy with other work: neither server nor load generator had a \
+                 core to itself, so absolute numbers and ratios are contention-limited. Rerun on a quiet machine."
+            );
+        }
+    }
     if !h2load_results.is_empty() {
         println!("\nh2load (independent generator; checks HTTP status only):\n");
         println!(
@@ -323,6 +337,9 @@ fn progress_line(r: &RunResult, rounds: usize) -> String {
     }
     if let (Some(s), Some(l)) = (r.server_cpu, r.load_cpu) {
         line += &format!(", cpu server {:.0}% load {:.0}%", s * 100.0, l * 100.0);
+    }
+    if let Some(o) = r.other_cpu {
+        line += &format!(" other {:.0}%", o * 100.0);
     }
     if let Some(k) = r.kib_per_connection {
         line += &format!(" {k:.1} KiB/conn");

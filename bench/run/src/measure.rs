@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use bench_harness::report::{LoadEvent, LoadReport, ServerStats};
 use serde::Serialize;
 
-use crate::process::{Server, TalkError, Talker, cpu_time};
+use crate::process::{Server, TalkError, Talker, cpu_time, machine_busy_time};
 use crate::scenarios::Scenario;
 
 /// Where the server and the load generator run.
@@ -47,6 +47,12 @@ pub struct RunResult {
     pub server_cpu: Option<f64>,
     /// Load generator CPU use over the measured phase.
     pub load_cpu: Option<f64>,
+    /// Server CPU time per completed call, microseconds: less sensitive than the rates
+    /// to other work on the machine.
+    pub server_cpu_us_per_call: Option<f64>,
+    /// Cores used by every other process on the machine over the measured phase (other
+    /// work competing with the benchmark).
+    pub other_cpu: Option<f64>,
     /// The server's peak resident set, KiB.
     pub peak_rss_kb: u64,
     /// Idle runs: resident KiB the server gained per connection.
@@ -157,6 +163,14 @@ fn run_into(
     );
     result.server_cpu = cpu_share(before.server_cpu, after.server_cpu, wall);
     result.load_cpu = cpu_share(before.load_cpu, after.load_cpu, wall);
+    result.server_cpu_us_per_call = result.server_cpu.map(|share| share * wall * 1e6 / calls);
+    if let (Some(machine), Some(server), Some(load)) = (
+        cpu_share(before.machine_busy, after.machine_busy, wall),
+        result.server_cpu,
+        result.load_cpu,
+    ) {
+        result.other_cpu = Some((machine - server - load).max(0.0));
+    }
     result.peak_rss_kb = last.hwm_kb;
     if report.errors > 0 {
         result.error = Some(format!(
@@ -177,6 +191,7 @@ struct Snapshot {
     stats: ServerStats,
     server_cpu: Option<Duration>,
     load_cpu: Option<Duration>,
+    machine_busy: Option<Duration>,
     at: Instant,
 }
 
@@ -185,11 +200,13 @@ impl Snapshot {
         let at = Instant::now();
         let server_cpu = cpu_time(server.pid());
         let load_cpu = cpu_time(load.pid());
+        let machine_busy = machine_busy_time();
         let stats = server.stats()?;
         Ok(Snapshot {
             stats,
             server_cpu,
             load_cpu,
+            machine_busy,
             at,
         })
     }

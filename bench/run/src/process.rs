@@ -87,6 +87,8 @@ impl Talker {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // smol's global executor runs this many threads; one, like every runtime here.
+            .env("SMOL_THREADS", "1")
             .spawn()
             .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", program.display())))?;
         let stdin = child.stdin.take();
@@ -283,10 +285,42 @@ fn parse_cpu_time(stat: &str) -> Option<Duration> {
     Some(Duration::from_millis((utime + stime) * 10))
 }
 
+/// CPU time every core of the machine spent busy so far, from `/proc/stat`.
+pub fn machine_busy_time() -> Option<Duration> {
+    parse_machine_busy(&std::fs::read_to_string("/proc/stat").ok()?)
+}
+
+/// user + nice + system + irq + softirq + steal of the aggregate `cpu` line (ticks of
+/// 1/100 s); guest time is already inside user.
+fn parse_machine_busy(stat: &str) -> Option<Duration> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map_while(|f| f.parse().ok())
+        .collect();
+    let busy = [0, 1, 2, 5, 6, 7]
+        .iter()
+        .map(|&i| ticks.get(i).copied().unwrap_or(0))
+        .sum::<u64>();
+    Some(Duration::from_millis(busy * 10))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn machine_busy_time_sums_the_busy_columns() {
+        let stat = "cpu  100 5 20 9000 7 1 2 3 0 0\ncpu0 50 0 10 4500 0 0 1 0 0 0\n";
+        assert_eq!(
+            parse_machine_busy(stat),
+            Some(Duration::from_millis((100 + 5 + 20 + 1 + 2 + 3) * 10))
+        );
+        assert_eq!(parse_machine_busy("intr 5\n"), None);
+        assert!(machine_busy_time().is_some());
+    }
 
     #[test]
     fn parses_cpu_time_even_with_spaces_in_the_command_name() {

@@ -32,6 +32,7 @@ struct Row {
     allocs_per_call: Option<f64>,
     kib_per_connection: Option<f64>,
     server_cpu: Option<f64>,
+    server_cpu_us_per_call: Option<f64>,
     load_cpu: Option<f64>,
     errors: u64,
     failed_rounds: usize,
@@ -53,6 +54,7 @@ impl Row {
             allocs_per_call: pick(&|r| r.allocs_per_call),
             kib_per_connection: pick(&|r| r.kib_per_connection),
             server_cpu: pick(&|r| r.server_cpu),
+            server_cpu_us_per_call: pick(&|r| r.server_cpu_us_per_call),
             load_cpu: pick(&|r| r.load_cpu),
             errors: results
                 .iter()
@@ -106,9 +108,9 @@ pub fn main_table(
     let mut out = String::new();
     out.push_str(
         "| scenario | implementation | calls/s | p50 µs | p99 µs | MB/s | peak RSS MiB | allocs/call \
-         | KiB/conn | server CPU | load CPU | vs tonic | vs h2 | errors |\n",
+         | KiB/conn | server CPU | server CPU µs/call | load CPU | vs tonic | vs h2 | errors |\n",
     );
-    out.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+    out.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
     for scenario in scenarios {
         let rows: Vec<(&String, Row)> = implementations
             .iter()
@@ -136,7 +138,7 @@ pub fn main_table(
             };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 scenario.name,
                 implementation,
                 num(row.calls_per_s, 0),
@@ -147,6 +149,7 @@ pub fn main_table(
                 adaptive(row.allocs_per_call),
                 num(row.kib_per_connection, 1),
                 percent(row.server_cpu),
+                adaptive(row.server_cpu_us_per_call),
                 percent(row.load_cpu),
                 ratio(headline, tonic),
                 ratio(headline, h2),
