@@ -12,6 +12,8 @@
 //! | `tokio` | `ferrule::tokio`: the same on tokio |
 //! | `prost` | `ferrule::codegen::ProstCodec`, what generated code encodes messages with |
 //! | `gzip` (default), `deflate`, `zstd` | message compression |
+//! | `health` | `ferrule::health`: the standard `grpc.health.v1` service |
+//! | `reflection` | `ferrule::reflection`: server reflection, `grpc.reflection.v1` and `v1alpha` |
 //!
 //! `ferrule::rt` is the adapter the features select (tokio if enabled, else smol), so
 //! the same program runs on either:
@@ -45,6 +47,14 @@ pub use ferrule_core::api::{
     ServerHandle, StreamReceiver, StreamSender, Streaming, codegen, stream_channel,
 };
 pub use ferrule_core::proto::{ClientConfig, Limits, ServerConfig};
+
+/// The standard health service, `grpc.health.v1.Health`.
+#[cfg(feature = "health")]
+pub use ferrule_core::api::health;
+
+/// Server reflection, `grpc.reflection.v1` and `v1alpha`.
+#[cfg(feature = "reflection")]
+pub use ferrule_core::api::reflection;
 
 /// The smol adapter.
 #[cfg(feature = "smol")]
