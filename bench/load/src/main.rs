@@ -15,9 +15,6 @@
 //! `--scenario idle` opens the connections, makes one call on each (unless
 //! `--idle-no-call`), and holds them until stdin closes or `--hold` runs out.
 
-mod calls;
-mod tally;
-
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,8 +28,9 @@ use h2::client::SendRequest;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::task::JoinSet;
 
-use calls::{CallError, Plan};
-use tally::Tally;
+use bench_load::calls::{CallError, Plan};
+use bench_load::connect;
+use bench_load::tally::Tally;
 
 /// The kind of call a run makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -108,7 +106,7 @@ struct Args {
     show_response: bool,
 }
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use bench_load::BoxError;
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -196,29 +194,6 @@ fn kind_name(kind: Kind) -> &'static str {
         Kind::Bidi => "bidi",
         Kind::Idle => "idle",
     }
-}
-
-/// Opens one HTTP/2 connection with the windows of tonic's client (hyper's defaults),
-/// and starts the task that drives it.
-async fn connect(addr: SocketAddr) -> Result<(SendRequest<Bytes>, Option<h2::PingPong>), BoxError> {
-    let tcp = tokio::net::TcpStream::connect(addr).await?;
-    tcp.set_nodelay(true)?;
-    let (sender, mut connection) = h2::client::Builder::new()
-        .initial_window_size(2 << 20)
-        .initial_connection_window_size(5 << 20)
-        .max_send_buffer_size(1 << 20)
-        .max_header_list_size(16 << 10)
-        .handshake::<_, Bytes>(tcp)
-        .await?;
-    let ping_pong = connection.ping_pong();
-    tokio::spawn(async move {
-        if let Err(e) = connection.await
-            && !e.is_go_away()
-        {
-            eprintln!("bench-load: connection ended: {e}");
-        }
-    });
-    Ok((sender, ping_pong))
 }
 
 #[derive(Clone, Copy, Debug)]

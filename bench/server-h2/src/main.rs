@@ -44,9 +44,9 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &ServerArgs) -> std::io::Result<()> {
-    let listener = bench_harness::serve_prelude("h2", args, &ALLOC)?;
     let runtime = bench_harness::tokio_runtime(args.threads)?;
     runtime.block_on(async {
+        let listener = bench_harness::serve_prelude("h2", args, &ALLOC)?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
         loop {
             let (socket, _) = listener.accept().await?;

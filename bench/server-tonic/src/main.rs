@@ -97,9 +97,9 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &ServerArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let listener = bench_harness::serve_prelude("tonic", args, &ALLOC)?;
     let runtime = bench_harness::tokio_runtime(args.threads)?;
     runtime.block_on(async {
+        let listener = bench_harness::serve_prelude("tonic", args, &ALLOC)?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         Server::builder()
