@@ -13,6 +13,16 @@
 //! kinds of RPC and the error cases (`NOT_FOUND`, `INVALID_ARGUMENT`,
 //! `UNIMPLEMENTED`), checks every answer and exits non-zero if one is not
 //! what it should be.
+//!
+//! The server also offers the standard health service (`grpc.health.v1`) and
+//! server reflection (v1 and v1alpha), so tools work without the `.proto`:
+//!
+//! ```text
+//! buf curl --protocol grpc --http2-prior-knowledge --list-services http://127.0.0.1:50051
+//! buf curl --protocol grpc --http2-prior-knowledge -d '{"id":"1"}' \
+//!     http://127.0.0.1:50051/bookstore.Bookstore/GetBook
+//! grpcurl -plaintext 127.0.0.1:50051 grpc.health.v1.Health/Check
+//! ```
 
 #[cfg(not(any(feature = "smol", feature = "tokio")))]
 compile_error!("the examples need a runtime: the default `smol` feature, or `tokio`");
@@ -24,6 +34,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use ferrule::codegen::{MethodDescriptor, MethodKind, ProstCodec};
+use ferrule::health::HealthReporter;
+use ferrule::reflection::ReflectionBuilder;
 use ferrule::{Channel, Code, Request, Response, Router, Status, Streaming, rt};
 use futures_lite::{StreamExt as _, stream};
 use prost_types::Timestamp;
@@ -125,9 +137,24 @@ async fn serve_forever(addr: &str) -> Result<(), DemoError> {
     std::future::pending().await
 }
 
-/// The bookstore service, with a few books on its shelves.
+/// The bookstore service, with a few books on its shelves, plus health
+/// and reflection.
 pub fn router() -> Router {
-    Router::new().add_service(BookstoreServer::new(Store::with_classics()))
+    let health = HealthReporter::new();
+    health.set_serving(proto::bookstore_methods::SERVICE_NAME);
+    // The descriptor set holds every file build.rs compiled (users and
+    // greeter too): list only the services served here.
+    let reflection = ReflectionBuilder::new()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(ferrule::health::FILE_DESCRIPTOR_SET)
+        .with_service_name(proto::bookstore_methods::SERVICE_NAME)
+        .with_service_name(ferrule::health::SERVICE_NAME)
+        .build()
+        .expect("ferrule-build's descriptor sets decode");
+    Router::new()
+        .add_service(BookstoreServer::new(Store::with_classics()))
+        .add_service(health.service())
+        .add_service(reflection)
 }
 
 // ---------------------------------------------------------------- server

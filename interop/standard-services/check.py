@@ -24,7 +24,9 @@ ephemeral port the server reports), then runs:
 - grpcio-status: `rpc_status.from_call` decodes the ten standard error
   details ferrule sends;
 - the other way: a grpcio server aborts with the same ten details and
-  `ferrule-standard-services call-details` decodes them.
+  `ferrule-standard-services call-details` decodes them;
+- the bookstore example (`--serve`) answers health Check and `buf curl`
+  through reflection.
 
 Prints `PASS name` / `FAIL name: reason` per check, then
 `N passed, M failed`; exits 1 if any check failed. Everything it starts is
@@ -144,11 +146,12 @@ def encode_get_book_request(book_id):
 
 
 class FerruleServer:
-    """`ferrule-standard-services serve`, its output collected by a thread."""
+    """A ferrule server process that prints its address, its output collected
+    by a thread."""
 
-    def __init__(self, binary):
+    def __init__(self, command, announce="listening on "):
         self.process = subprocess.Popen(
-            [str(binary), "serve", "--addr", "127.0.0.1:0"],
+            [str(part) for part in command],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -170,7 +173,7 @@ class FerruleServer:
                 continue
             if line is None:
                 raise RuntimeError("the ferrule server exited:\n" + "".join(self.log))
-            if line.startswith("listening on "):
+            if line.startswith(announce):
                 self.addr = line.split()[-1]
 
     def _read(self):
@@ -395,6 +398,27 @@ def check_buf_curl(addr, protocol):
     )
 
 
+def check_bookstore_example(addr):
+    """The bookstore example registers health and reflection."""
+    with grpc.insecure_channel(addr) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        for service in ["", "bookstore.Bookstore"]:
+            response = stub.Check(
+                health_pb2.HealthCheckRequest(service=service), timeout=DEADLINE
+            )
+            expect(
+                response.status == health_pb2.HealthCheckResponse.SERVING,
+                f"Check({service!r}) = {response.status}",
+            )
+    listed = sorted(buf_curl(addr, "grpc-v1", "--list-services", f"http://{addr}").split())
+    expect(listed == SERVICES, f"buf curl --list-services printed {listed}")
+    output = buf_curl(addr, "grpc-v1alpha", "-d", '{"id": "1"}', f"http://{addr}{GET_BOOK}")
+    expect(
+        json.loads(output).get("title") == "The Rust Programming Language",
+        f"buf curl GetBook printed {output!r}",
+    )
+
+
 # ------------------------------------------------------------ rich details
 
 
@@ -482,25 +506,34 @@ def check_ferrule_decodes_grpcio(binary):
 
 
 def build():
-    subprocess.run(
-        ["cargo", "build", "--quiet", "-p", "ferrule-standard-services"],
-        cwd=ROOT,
-        check=True,
-        stdin=subprocess.DEVNULL,
-    )
-    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
-    return target / "debug" / "ferrule-standard-services"
+    """Builds the check's server and the bookstore example; their paths."""
+    for package, target in [
+        ("ferrule-standard-services", []),
+        ("ferrule-examples", ["--example", "bookstore"]),
+    ]:
+        subprocess.run(
+            ["cargo", "build", "--quiet", "-p", package, *target],
+            cwd=ROOT,
+            check=True,
+            stdin=subprocess.DEVNULL,
+        )
+    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug"
+    return target / "ferrule-standard-services", target / "examples" / "bookstore"
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--binary", help="a built ferrule-standard-services (default: cargo build)")
+    parser.add_argument("--bookstore", help="a built bookstore example (default: cargo build)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print the server's output")
     args = parser.parse_args()
     if not BUF.exists():
         print(f"missing {BUF}: run .ci/install-peers", file=sys.stderr)
         return 2
-    binary = Path(args.binary) if args.binary else build()
+    if args.binary and args.bookstore:
+        binary, bookstore = Path(args.binary), Path(args.bookstore)
+    else:
+        binary, bookstore = build()
 
     results = []
 
@@ -522,7 +555,7 @@ def main():
         results.append((name, None))
         print(f"PASS {name} ({time.monotonic() - started:.2f} s)", flush=True)
 
-    server = FerruleServer(binary)
+    server = FerruleServer([binary, "serve", "--addr", "127.0.0.1:0"])
     print(f"ferrule server on {server.addr} (pid {server.process.pid})", flush=True)
     try:
         with grpc.insecure_channel(server.addr) as channel:
@@ -539,6 +572,17 @@ def main():
         server.stop()
         if args.verbose:
             print("".join(server.log), end="")
+
+    # The bookstore example runs its own client walk first, then serves.
+    example = FerruleServer(
+        [bookstore, "--serve", "--addr", "127.0.0.1:0"], announce="server: listening on "
+    )
+    try:
+        run("bookstore example serves health and reflection (grpcio, buf curl)", check_bookstore_example, example.addr)
+    finally:
+        example.stop()
+        if args.verbose:
+            print("".join(example.log), end="")
 
     failed = sum(1 for _, reason in results if reason is not None)
     print(f"{len(results) - failed} passed, {failed} failed")
