@@ -25,8 +25,10 @@
 //!   beyond its service name.
 //! - When the server's graceful shutdown begins
 //!   ([`ServerHandle::shutdown`](super::ServerHandle::shutdown)), every
-//!   status turns `NOT_SERVING` (watchers see it while in-flight calls
-//!   finish) and later changes are ignored until [`HealthReporter::resume`].
+//!   status turns `NOT_SERVING` and later changes are ignored until
+//!   [`HealthReporter::resume`]; each watch sends `NOT_SERVING` and ends
+//!   (status OK), so open watches do not hold the shutdown for its whole
+//!   grace period while the other calls finish.
 
 mod reporter;
 mod service;

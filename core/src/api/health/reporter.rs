@@ -35,6 +35,10 @@ struct State {
     statuses: HashMap<String, ServingStatus>,
     /// Shutdown began: every status is `NOT_SERVING`, changes are ignored.
     shut_down: bool,
+    /// The server is shutting down: a watch ends once it has sent the
+    /// current status, so the watches do not hold the graceful shutdown
+    /// open for its whole grace period.
+    end_watches: bool,
     /// The parked watchers of each service, by watcher id.
     watchers: HashMap<String, HashMap<u64, Waker>>,
     next_watcher: u64,
@@ -152,11 +156,27 @@ impl HealthReporter {
         }
     }
 
+    /// What the health service's shutdown hook runs when the server's
+    /// shutdown begins: [`shutdown`](Self::shutdown), and every watch ends
+    /// (status OK) once it has sent `NOT_SERVING`, as the server is going
+    /// away.
+    pub(super) fn server_shutdown(&self) {
+        self.shutdown();
+        let mut state = self.shared.lock();
+        state.end_watches = true;
+        for (_, parked) in state.watchers.drain() {
+            for (_, waker) in parked {
+                waker.wake();
+            }
+        }
+    }
+
     /// Undoes [`shutdown`](Self::shutdown): every known service is `SERVING`
     /// again and changes are accepted.
     pub fn resume(&self) {
         let mut state = self.shared.lock();
         state.shut_down = false;
+        state.end_watches = false;
         let services: Vec<String> = state.statuses.keys().cloned().collect();
         for service in services {
             state.set(&service, Some(ServingStatus::Serving));
@@ -212,7 +232,8 @@ impl fmt::Debug for HealthReporter {
 }
 
 /// The responses of one `Watch` call: the status of a service when first
-/// polled, then every change. It never ends on its own; the call ends it.
+/// polled, then every change. It ends only when the server shuts down
+/// (after sending `NOT_SERVING`), or with the call.
 ///
 /// Holds no queue: when several changes happen between two polls, only the
 /// latest status is sent, and nothing is sent when the status is back to the
@@ -247,6 +268,9 @@ impl Stream for WatchStream {
             return Poll::Ready(Some(Ok(HealthCheckResponse {
                 status: current.into(),
             })));
+        }
+        if state.end_watches {
+            return Poll::Ready(None);
         }
         let parked = state.watchers.entry(this.service.clone()).or_default();
         match parked.get_mut(&this.id) {

@@ -41,7 +41,7 @@ impl Service for HealthService {
 
     fn register(self, routes: &mut Routes) {
         let reporter = self.reporter.clone();
-        routes.on_shutdown(move || reporter.shutdown());
+        routes.on_shutdown(move || reporter.server_shutdown());
         HealthServer::from_arc(Arc::new(Handlers {
             reporter: self.reporter,
         }))

@@ -238,6 +238,51 @@ fn shutdown_turns_everything_not_serving_and_freezes_it_until_resume() {
     assert!(health.set_serving_ok("shop.Users"));
 }
 
+#[test]
+fn the_server_shutdown_ends_every_watch_after_not_serving() {
+    let health = HealthReporter::new();
+    health.set_serving("shop.Bookstore");
+    let count = Arc::new(Count::default());
+    let waker = Waker::from(Arc::clone(&count));
+    let mut parked = health.watch("shop.Bookstore");
+    assert_eq!(poll(&mut parked, &waker), Some(ServingStatus::Serving));
+    assert_eq!(poll(&mut parked, &waker), None);
+    let mut unknown = health.watch("shop.Nothing");
+    assert_eq!(
+        poll(&mut unknown, &waker),
+        Some(ServingStatus::ServiceUnknown)
+    );
+    assert_eq!(poll(&mut unknown, &waker), None);
+
+    health.server_shutdown();
+    assert_eq!(count.get(), 2, "both parked watches are woken");
+    assert_eq!(poll(&mut parked, &waker), Some(ServingStatus::NotServing));
+    let end = |watch: &mut WatchStream| {
+        matches!(
+            Pin::new(watch).poll_next(&mut Context::from_waker(Waker::noop())),
+            Poll::Ready(None)
+        )
+    };
+    assert!(end(&mut parked));
+    // Its status did not change: it just ends.
+    assert!(end(&mut unknown));
+    // A watch that starts now gets the status once, then ends.
+    let mut late = health.watch("");
+    assert_eq!(
+        poll(&mut late, Waker::noop()),
+        Some(ServingStatus::NotServing)
+    );
+    assert!(end(&mut late));
+
+    health.resume();
+    let mut again = health.watch("");
+    assert_eq!(
+        poll(&mut again, Waker::noop()),
+        Some(ServingStatus::Serving)
+    );
+    assert_eq!(poll(&mut again, Waker::noop()), None);
+}
+
 impl HealthReporter {
     fn set_serving_ok(&self, service: &str) -> bool {
         self.set_status(service, ServingStatus::Serving)
