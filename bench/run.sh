@@ -16,4 +16,6 @@ if [[ "${1:-}" == "--check" ]]; then
     exit 0
 fi
 cargo build --release --quiet --manifest-path "$manifest" --bins
+# The idle scenario holds 1,000 connections: servers and load generator need the fds.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 exec "$here/target/release/bench-run" "$@"
