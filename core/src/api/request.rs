@@ -238,6 +238,7 @@ pub struct Response<T> {
     metadata: MetadataMap,
     trailers: MetadataMap,
     extensions: Extensions,
+    encoding: Option<Encoding>,
 }
 
 impl<T> Response<T> {
@@ -248,6 +249,7 @@ impl<T> Response<T> {
             metadata: MetadataMap::new(),
             trailers: MetadataMap::new(),
             extensions: Extensions::new(),
+            encoding: None,
         }
     }
 
@@ -296,6 +298,22 @@ impl<T> Response<T> {
         &mut self.extensions
     }
 
+    /// Server: compresses this call's response messages with `encoding`
+    /// instead of the router's default ([`Router::send_compressed`]), if the
+    /// client accepts it; [`Encoding::Identity`] sends them uncompressed. The
+    /// choice is per call: it is made before the response headers go out,
+    /// which is when gRPC announces `grpc-encoding`.
+    ///
+    /// [`Router::send_compressed`]: super::Router::send_compressed
+    pub fn set_compression(&mut self, encoding: Encoding) {
+        self.encoding = Some(encoding);
+    }
+
+    /// The compression set with [`set_compression`](Self::set_compression).
+    pub fn compression(&self) -> Option<Encoding> {
+        self.encoding
+    }
+
     /// The response with its message replaced by `f(message)`.
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Response<U> {
         Response {
@@ -303,6 +321,7 @@ impl<T> Response<T> {
             metadata: self.metadata,
             trailers: self.trailers,
             extensions: self.extensions,
+            encoding: self.encoding,
         }
     }
 
@@ -317,6 +336,7 @@ impl<T> Response<T> {
             metadata,
             trailers,
             extensions: Extensions::new(),
+            encoding: None,
         }
     }
 }
@@ -353,6 +373,18 @@ mod tests {
         let mut past = Request::new(());
         past.set_deadline(Instant::now());
         assert_eq!(past.time_remaining(), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn response_compression_is_unset_until_chosen_and_survives_map() {
+        let mut r = Response::new(1u8);
+        assert_eq!(r.compression(), None);
+        r.set_compression(Encoding::Identity);
+        assert_eq!(r.compression(), Some(Encoding::Identity));
+        r.set_compression(Encoding::Gzip);
+        let mapped = r.map(|n| n + 1);
+        assert_eq!(mapped.compression(), Some(Encoding::Gzip));
+        assert_eq!(*mapped.get_ref(), 2);
     }
 
     #[test]

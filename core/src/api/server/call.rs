@@ -86,9 +86,10 @@ struct CallInner {
     conn: Arc<ServerConn>,
     id: CallId,
     context: CallContext,
-    /// The response encoding the driver chose, re-applied (idempotently) to
-    /// ask the engine whether the call is still live.
-    encoding: Encoding,
+    /// The response encoding in force (the driver's choice, or the
+    /// handler's), re-applied (idempotently) to ask the engine whether the
+    /// call is still live.
+    encoding: Mutex<Encoding>,
     finished: AtomicBool,
 }
 
@@ -109,7 +110,7 @@ impl ServerCall {
                 conn,
                 id,
                 context,
-                encoding,
+                encoding: Mutex::new(encoding),
                 finished: AtomicBool::new(false),
             }),
         }
@@ -148,7 +149,7 @@ impl ServerCall {
                 if let Some(status) = self.inner.context.cancel_status() {
                     return Poll::Ready(Err(status));
                 }
-                match engine.set_send_encoding(self.inner.id, self.inner.encoding) {
+                match engine.set_send_encoding(self.inner.id, self.inner.encoding()) {
                     Ok(_) => Poll::Ready(Ok(None)),
                     Err(_) => {
                         state.wake_driver();
@@ -223,6 +224,23 @@ impl ServerCall {
         std::future::poll_fn(move |cx| self.poll_send(cx, codec, &item)).await
     }
 
+    /// Chooses the encoding of the response messages: effective if the
+    /// headers have not gone out yet and the client accepts it (the engine
+    /// decides; what it chose is kept).
+    pub(crate) fn set_send_encoding(&self, encoding: Encoding) {
+        let mut state = self.inner.conn.lock();
+        let Some(engine) = state.engine.as_mut() else {
+            return;
+        };
+        if let Ok(chosen) = engine.set_send_encoding(self.inner.id, encoding) {
+            *self
+                .inner
+                .encoding
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = chosen;
+        }
+    }
+
     /// Sends the response headers with `metadata`.
     pub(crate) fn send_headers(&self, metadata: &MetadataMap) -> Result<(), Status> {
         let mut state = self.inner.conn.lock();
@@ -248,6 +266,10 @@ impl ServerCall {
 }
 
 impl CallInner {
+    fn encoding(&self) -> Encoding {
+        *self.encoding.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn finish_now(&self, status: Status, trailers: &MetadataMap) {
         let mut state = self.conn.lock();
         let state = &mut *state;

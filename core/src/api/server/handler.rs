@@ -210,6 +210,9 @@ async fn respond_one<C: Codec>(
 ) {
     match result {
         Ok(response) => {
+            if let Some(encoding) = response.compression() {
+                call.set_send_encoding(encoding);
+            }
             let (message, metadata, trailers) = response.into_parts();
             if !metadata.is_empty() && call.send_headers(&metadata).is_err() {
                 return;
@@ -237,6 +240,9 @@ async fn respond_stream<C, St>(
         Ok(response) => response,
         Err(status) => return call.finish(status, &MetadataMap::new()),
     };
+    if let Some(encoding) = response.compression() {
+        call.set_send_encoding(encoding);
+    }
     let (stream, metadata, trailers) = response.into_parts();
     if call.send_headers(&metadata).is_err() {
         return;
