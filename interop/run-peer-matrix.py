@@ -11,6 +11,11 @@ implementation genuinely cannot run go in CANNOT_RUN with the reason, and are
 passed to the client as --skip and shown in the matrix as "skip" with that
 reason. Only the Python standard library is used, so the system python3 runs
 this file; the peers themselves need `.ci/install-peers` first.
+
+When a ferrule cell is selected, the ferrule binaries are built first
+(`cargo build --release -p ferrule-interop`; `--no-build` skips it). After the
+matrix, `extra-checks.py` runs the 4 MiB limit and 100-concurrent-streams
+checks between ferrule and the Python peer (`--no-extra` skips them).
 """
 
 import argparse
@@ -26,15 +31,23 @@ ROOT = os.path.dirname(INTEROP)
 PYTHON = os.path.join(INTEROP, ".venv", "bin", "python")
 
 # Command templates; {port} is the server's port, {interop} and {root} paths.
+FERRULE_SERVER = "{root}/target/release/interop-server"
+FERRULE_CLIENT = "{root}/target/release/interop-client"
 SERVERS = {
     "python": [PYTHON, "{interop}/peers/python/server.py", "--port={port}", "--use_tls=false"],
     "node": ["node", "{interop}/peers/node/server.js", "--port={port}", "--use_tls=false"],
+    "ferrule-smol": [FERRULE_SERVER, "--runtime=smol", "--port={port}", "--use_tls=false"],
+    "ferrule-tokio": [FERRULE_SERVER, "--runtime=tokio", "--port={port}", "--use_tls=false"],
 }
 CLIENTS = {
     "python": [PYTHON, "{interop}/peers/python/client.py", "--server_host=127.0.0.1",
                "--server_port={port}", "--use_tls=false"],
     "node": ["node", "{interop}/peers/node/client.js", "--server_host=127.0.0.1",
              "--server_port={port}", "--use_tls=false"],
+    "ferrule-smol": [FERRULE_CLIENT, "--runtime=smol", "--server_host=127.0.0.1",
+                     "--server_port={port}", "--use_tls=false"],
+    "ferrule-tokio": [FERRULE_CLIENT, "--runtime=tokio", "--server_host=127.0.0.1",
+                      "--server_port={port}", "--use_tls=false"],
 }
 
 CASES = [
@@ -64,8 +77,32 @@ _GRPCJS_NO_RESPONSE_COMPRESSION = (
     "there is no per-call or per-message server compression API"
 )
 
+_FERRULE_NO_PER_MESSAGE_SEND_COMPRESSION = (
+    "ferrule has no per-message compression: the engine frames every message of a call "
+    "with the call's one encoding (core/src/proto/client.rs send_message/send_message_with), "
+    "so one stream cannot carry a compressed message followed by an uncompressed one"
+)
+_FERRULE_NO_PER_MESSAGE_RESPONSE_COMPRESSION = (
+    "ferrule servers compress all response messages of a call or none: the engine frames "
+    "every message with the call's one encoding (core/src/proto/server.rs send_message_with, "
+    "core/src/proto/message.rs frame_with), so the server answers a mix of compressed and "
+    "uncompressed ResponseParameters with UNIMPLEMENTED and that reason"
+)
+
 # (role, implementation) -> {case: reason it cannot be run}.
 CANNOT_RUN = {
+    ("client", "ferrule-smol"): {
+        "client_compressed_streaming": _FERRULE_NO_PER_MESSAGE_SEND_COMPRESSION,
+    },
+    ("client", "ferrule-tokio"): {
+        "client_compressed_streaming": _FERRULE_NO_PER_MESSAGE_SEND_COMPRESSION,
+    },
+    ("server", "ferrule-smol"): {
+        "server_compressed_streaming": _FERRULE_NO_PER_MESSAGE_RESPONSE_COMPRESSION,
+    },
+    ("server", "ferrule-tokio"): {
+        "server_compressed_streaming": _FERRULE_NO_PER_MESSAGE_RESPONSE_COMPRESSION,
+    },
     ("client", "python"): {
         "client_compressed_streaming": (
             "grpcio's client API has no per-message compression control: request "
@@ -81,6 +118,17 @@ CANNOT_RUN = {
 
 SERVER_START_TIMEOUT_S = 30
 CELL_TIMEOUT_S = 300
+
+
+def build_ferrule():
+    """Builds the ferrule interop binaries (release); returns a problem or None."""
+    started = time.monotonic()
+    done = subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "ferrule-interop",
+                           "--bins"], cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        return "cargo build --release -p ferrule-interop failed:\n" + done.stdout + done.stderr
+    print("built the ferrule interop binaries (release) in %.1fs" % (time.monotonic() - started))
+    return None
 
 
 def free_port():
@@ -220,6 +268,10 @@ def main(argv=None):
     parser.add_argument("--servers", default=",".join(SERVERS), help="comma list (default: all)")
     parser.add_argument("--cases", default="all", help="comma list or all")
     parser.add_argument("--logdir", default=None, help="keep client/server logs here (default: a temp dir)")
+    parser.add_argument("--no-build", action="store_true",
+                        help="use the ferrule binaries in target/release as they are")
+    parser.add_argument("--no-extra", action="store_true",
+                        help="skip extra-checks.py (4 MiB limits, 100 concurrent streams)")
     args = parser.parse_args(argv)
 
     clients = names(args.clients, CLIENTS, "client")
@@ -227,6 +279,12 @@ def main(argv=None):
     cases = CASES if args.cases == "all" else names(args.cases, CASES, "case")
     if not os.path.exists(PYTHON) and ("python" in clients or "python" in servers):
         raise SystemExit("interop/.venv is missing: run .ci/install-peers first")
+
+    wants_ferrule = any(n.startswith("ferrule") for n in clients + servers)
+    if wants_ferrule and not args.no_build:
+        problem = build_ferrule()
+        if problem:
+            raise SystemExit(problem)
 
     logdir = args.logdir or tempfile.mkdtemp(prefix="peer-matrix-")
     os.makedirs(logdir, exist_ok=True)
@@ -251,7 +309,13 @@ def main(argv=None):
     counts["FAIL"] += sum(1 for cell in cells if not results[cell])  # a cell that never ran
     print("logs: %s; %d cells in %.1fs" % (logdir, len(cells), time.monotonic() - started))
     print("%d passed, %d failed, %d skipped" % (counts["PASS"], counts["FAIL"], counts["SKIP"]))
-    return 1 if counts["FAIL"] or problems else 0
+    extra_failed = False
+    if wants_ferrule and not args.no_extra:
+        print("\n=== extra checks (extra-checks.py) ===", flush=True)
+        extra = subprocess.run([PYTHON, os.path.join(INTEROP, "extra-checks.py"), "--no-build"],
+                               cwd=INTEROP, stdin=subprocess.DEVNULL)
+        extra_failed = extra.returncode != 0
+    return 1 if counts["FAIL"] or problems or extra_failed else 0
 
 
 if __name__ == "__main__":
