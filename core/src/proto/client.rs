@@ -11,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 use h2::SendStream;
 use h2::client::{ResponseFuture, SendRequest};
 use http::HeaderValue;
-use http::uri::{Authority, PathAndQuery, Scheme};
+use http::uri::{Authority, Scheme};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::Status;
@@ -29,10 +29,11 @@ use super::error::{
 use super::event::ClientEvent;
 use super::headers::{
     GRPC_ACCEPT_ENCODING, GRPC_TIMEOUT, RequestTemplate, ResponseStart, classify_response, request,
-    split_path, status_from_trailers,
+    status_from_trailers,
 };
 use super::keepalive::{KeepaliveAction, KeepaliveTimer};
 use super::message::{frame_bytes, frame_with};
+use super::path::CallPath;
 use super::stream::{Inbound, InboundError, Outbound};
 use super::tap::{Tap, TapHandle, TapState};
 use super::transport::MemoryTransport;
@@ -488,7 +489,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
 
     // ----- commands ----------------------------------------------------------
 
-    /// Starts a call to `path` (`/package.Service/Method`).
+    /// Starts a call to `path` (`/package.Service/Method`): a `&'static
+    /// str` or a [`CallPath`] made once and cloned costs no allocation.
     ///
     /// A deadline that has already passed finishes the call at once with
     /// `DEADLINE_EXCEEDED` (the id is returned and the `Finished` event
@@ -496,18 +498,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
     pub fn start_call(
         &mut self,
         now: Instant,
-        path: &str,
+        path: impl Into<CallPath>,
         options: CallOptions,
     ) -> Result<CallId, StartCallError> {
         let now = self.core.plumbing.advance(now);
         if self.core.phase != ConnPhase::Open {
             return Err(StartCallError::ConnectionClosed);
         }
-        if split_path(path).is_none() {
-            return Err(StartCallError::InvalidPath(path.to_owned()));
-        }
-        let path = PathAndQuery::from_maybe_shared(Bytes::copy_from_slice(path.as_bytes()))
-            .map_err(|_| StartCallError::InvalidPath(path.to_owned()))?;
+        let path = path.into();
+        let path = path
+            .to_path_and_query()
+            .ok_or_else(|| StartCallError::InvalidPath(path.as_str().to_owned()))?;
         let deadline = match (
             options.deadline,
             options.timeout.and_then(|t| now.checked_add(t)),

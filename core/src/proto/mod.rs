@@ -81,6 +81,7 @@
 //! | `server`, `client` | the connection types and their drive loops |
 //! | `stream` | a call's receive half (messages, flow control) and send half (queue, capacity) |
 //! | `headers` | request/response/trailer blocks, validation |
+//! | `path` | [`CallPath`], the method path a client call goes to |
 //! | `message` | framing outgoing messages |
 //! | [`config`](Limits) | limits and settings |
 //! | `event`, `error` | what comes out |
@@ -97,6 +98,7 @@ mod event;
 mod headers;
 pub mod keepalive;
 mod message;
+mod path;
 mod server;
 mod stream;
 mod tap;
@@ -114,5 +116,6 @@ pub use error::{
 };
 pub use event::{ClientEvent, ServerEvent};
 pub use headers::RequestHead;
+pub use path::CallPath;
 pub use server::ServerConnection;
 pub use transport::MemoryTransport;

@@ -8,7 +8,7 @@ use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::Status;
-use crate::proto::{CallOptions, ClientConfig, ClientConnection, StartCallError};
+use crate::proto::{CallOptions, CallPath, ClientConfig, ClientConnection, StartCallError};
 
 use super::super::runtime::{Connector, DynConnector, Runtime, TimerSlot, sleep_until};
 use super::call::{ClientCall, ClientConn, ClientSlot};
@@ -168,7 +168,7 @@ impl Channel {
     /// Starts a call at `path` with `options`, connecting first if needed.
     pub(crate) async fn start_call(
         &self,
-        path: &str,
+        path: CallPath,
         options: CallOptions,
         deadline: Option<Instant>,
     ) -> Result<ClientCall, Status> {
@@ -183,7 +183,7 @@ impl Channel {
                 self.shared.connection_lost(&conn);
                 continue;
             };
-            match engine.start_call(now, path, options.clone()) {
+            match engine.start_call(now, &path, options.clone()) {
                 Ok(id) => {
                     state.calls.insert(id, ClientSlot::default());
                     state.wake_driver();

@@ -14,7 +14,7 @@ use crate::Status;
 use crate::codec::codec::Codec;
 use crate::codec::compression::Encoding;
 use crate::codec::metadata::MetadataMap;
-use crate::proto::CallOptions;
+use crate::proto::{CallOptions, CallPath};
 
 use super::codegen::MethodDescriptor;
 use super::interceptor::{Interceptor, Interceptors};
@@ -110,7 +110,7 @@ impl Client {
         let options = options.with_metadata(std::mem::take(head.metadata_mut()));
         let call = self
             .channel
-            .start_call(method.path, options, deadline)
+            .start_call(CallPath::from(method.path), options, deadline)
             .await?;
         Ok((call, message))
     }

@@ -17,8 +17,8 @@ use crate::Status;
 use crate::codec::metadata::MetadataMap;
 use crate::proto::keepalive::{FrameHeader, InboundFrameSniffer, MAX_FRAME_SIZE_LIMIT};
 use crate::proto::{
-    CallId, CallOptions, ClientConfig, ClientConnection, ClientEvent, RecvError, RequestHead,
-    ServerConfig, ServerConnection, ServerEvent,
+    CallId, CallOptions, CallPath, ClientConfig, ClientConnection, ClientEvent, RecvError,
+    RequestHead, ServerConfig, ServerConnection, ServerEvent,
 };
 
 /// How bytes are handed to the receiving engine.
@@ -265,7 +265,7 @@ impl Pair {
 
     // ----- conveniences ------------------------------------------------------
 
-    pub(crate) fn start(&mut self, path: &str, options: CallOptions) -> CallId {
+    pub(crate) fn start(&mut self, path: impl Into<CallPath>, options: CallOptions) -> CallId {
         let id = self
             .client
             .start_call(self.now, path, options)
@@ -389,7 +389,7 @@ impl Pair {
     /// A whole unary exchange answered by `respond`; returns the client's view.
     pub(crate) fn unary(
         &mut self,
-        path: &str,
+        path: impl Into<CallPath>,
         request: &'static [u8],
         respond: impl FnOnce(&mut ServerConnection, CallId, RequestHead, Vec<Bytes>),
     ) -> (Vec<Bytes>, Status, MetadataMap) {

@@ -4,7 +4,7 @@ use bytes::Bytes;
 
 use super::pair::{Pair, pair_test};
 use crate::codec::metadata::MetadataMap;
-use crate::proto::CallOptions;
+use crate::proto::{CallOptions, CallPath, StartCallError};
 use crate::{Code, Status};
 
 pair_test! {
@@ -20,6 +20,49 @@ pair_test! {
         assert_eq!(status.code(), Code::OK);
         assert_eq!(pair.client.open_calls(), 0);
         assert_eq!(pair.server.open_calls(), 0);
+    }
+}
+
+pair_test! {
+    fn every_kind_of_path_reaches_the_server(chunking) {
+        let mut pair = Pair::new(chunking);
+        let kept = CallPath::from("/p.P/Kept");
+        let paths = [
+            CallPath::from("/p.P/Static"),
+            CallPath::from(format!("/p.P/{}", "Owned")),
+            CallPath::from(http::uri::PathAndQuery::from_static("/p.P/Parsed")),
+            kept.clone(),
+            kept,
+        ];
+        for path in paths {
+            let expected = path.to_string();
+            let (_, status, _) = pair.unary(path, b"x", |server, call, head, _| {
+                assert_eq!(head.path(), expected);
+                server.finish(call, Status::ok(), &MetadataMap::new()).unwrap();
+            });
+            assert!(status.is_ok(), "{status}");
+        }
+    }
+}
+
+pair_test! {
+    fn invalid_paths_are_refused_before_anything_is_sent(chunking) {
+        let mut pair = Pair::new(chunking);
+        let sent = pair.to_server.transcript.len();
+        for path in ["", "/", "noslash/m", "/s/", "/s/m/x", "/s/m?q=1", "/s/m#f", "/s m/x"] {
+            assert_eq!(
+                pair.client.start_call(pair.now, path, CallOptions::new()),
+                Err(StartCallError::InvalidPath(path.to_owned())),
+            );
+            assert_eq!(
+                pair.client.start_call(pair.now, path.to_owned(), CallOptions::new()),
+                Err(StartCallError::InvalidPath(path.to_owned())),
+            );
+        }
+        pair.drive();
+        assert_eq!(pair.to_server.transcript.len(), sent, "nothing was sent");
+        assert_eq!(pair.client.open_calls(), 0);
+        assert!(pair.server_events.is_empty(), "{:?}", pair.server_events);
     }
 }
 
