@@ -274,7 +274,9 @@ pub(crate) fn append_metadata(
     headers: &mut HeaderMap,
     metadata: &MetadataMap,
 ) -> Result<(), String> {
-    headers.reserve(metadata.len());
+    headers
+        .try_reserve(metadata.len())
+        .map_err(|_| too_many_entries(metadata))?;
     for (name, value) in metadata.wire_headers() {
         let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| format!("{name:?}: {e}"))?;
         let value = match value {
@@ -282,9 +284,20 @@ pub(crate) fn append_metadata(
             std::borrow::Cow::Owned(v) => HeaderValue::from_maybe_shared(Bytes::from(v)),
         }
         .map_err(|e| format!("{name}: {e}"))?;
-        headers.append(name, value);
+        headers
+            .try_append(name, value)
+            .map_err(|_| too_many_entries(metadata))?;
     }
     Ok(())
+}
+
+/// The error for metadata with more entries than an `http::HeaderMap` holds
+/// (about 24,000), which would otherwise panic inside `http`.
+fn too_many_entries(metadata: &MetadataMap) -> String {
+    format!(
+        "{} metadata entries are more than one header block can hold",
+        metadata.len()
+    )
 }
 
 /// The status fields of a Trailers or Trailers-Only block.
@@ -359,7 +372,8 @@ pub(crate) fn default_content_type() -> HeaderValue {
 
 /// The trailers ending a response.
 pub(crate) fn trailers(status: &Status, metadata: &MetadataMap) -> Result<HeaderMap, String> {
-    let mut headers = HeaderMap::with_capacity(3 + metadata.len());
+    let mut headers = HeaderMap::try_with_capacity(metadata.len().saturating_add(3))
+        .map_err(|_| too_many_entries(metadata))?;
     append_status(&mut headers, status);
     append_metadata(&mut headers, metadata)?;
     Ok(headers)
@@ -392,7 +406,9 @@ pub(crate) fn request(
     *request.method_mut() = Method::POST;
     *request.uri_mut() = uri;
     let headers = request.headers_mut();
-    headers.reserve(6 + metadata.len());
+    headers
+        .try_reserve(metadata.len().saturating_add(6))
+        .map_err(|_| too_many_entries(metadata))?;
     headers.insert(CONTENT_TYPE, APPLICATION_GRPC);
     headers.insert(TE, TRAILERS);
     headers.insert(USER_AGENT, template.user_agent.clone());
@@ -692,6 +708,46 @@ mod tests {
         let (back, back_md) = status_from_trailers(&headers);
         assert_eq!(back, status);
         assert_eq!(back_md, md);
+    }
+
+    /// More entries than an `http::HeaderMap` holds is an error in every
+    /// block the engine builds, never a panic inside `http`.
+    #[test]
+    fn too_much_metadata_is_an_error_not_a_panic() {
+        let mut md = MetadataMap::new();
+        for _ in 0..30_000 {
+            md.append("x", "1").unwrap();
+        }
+        let err = trailers(&Status::ok(), &md).unwrap_err();
+        assert!(err.contains("30000 metadata entries"), "{err}");
+        let mut response = Response::new(());
+        assert!(append_metadata(response.headers_mut(), &md).is_err());
+        assert!(
+            response_headers(
+                &APPLICATION_GRPC,
+                Encoding::Identity,
+                EncodingSet::EMPTY,
+                &md
+            )
+            .is_err()
+        );
+        let template = RequestTemplate {
+            scheme: http::uri::Scheme::HTTP,
+            authority: Authority::from_static("x"),
+            user_agent: HeaderValue::from_static("t"),
+            accept_encodings: EncodingSet::EMPTY,
+        };
+        let path = PathAndQuery::from_static("/a/b");
+        assert!(request(&template, path, &md, None, Encoding::Identity).is_err());
+        // Trailers-Only keeps the status and drops what does not fit.
+        let block = trailers_only(
+            200,
+            &APPLICATION_GRPC,
+            EncodingSet::EMPTY,
+            &Status::ok(),
+            &md,
+        );
+        assert_eq!(block.headers().get(GRPC_STATUS).unwrap(), "0");
     }
 
     #[test]

@@ -518,6 +518,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
     /// Ends the call with `status` and trailing metadata, after the queued
     /// messages. If no headers or messages were sent, this is a Trailers-Only
     /// response. The call id is stale afterwards.
+    ///
+    /// `Err(CallError::InvalidMetadata)` when the trailers cannot be encoded
+    /// (more entries than a header block holds): then nothing was sent and
+    /// the call is unchanged — still readable, still sendable, and still to
+    /// be finished. The engine does not replace the application's status with
+    /// one of its own; finish again, with trailers that fit (what core::api
+    /// does: the same status without the metadata) or with `INTERNAL`.
     pub fn finish(
         &mut self,
         call: CallId,
@@ -526,27 +533,21 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
     ) -> Result<(), CallError> {
         let accept = self.core.config.accept_encodings;
         let c = self.core.live_call(call)?;
+        // Everything that can fail comes before the first change to the call.
+        let block = headers::trailers(&status, trailers).map_err(CallError::InvalidMetadata)?;
         c.app_done = true;
         c.inbound.discard();
         match std::mem::replace(&mut c.response, Response::Closed) {
             Response::Pending(mut respond) => {
-                // Validate the metadata first: a Trailers-Only block drops what
-                // cannot be encoded.
-                headers::trailers(&status, trailers).map_err(CallError::InvalidMetadata)?;
                 let response = trailers_only(200, &c.content_type, accept, &status, trailers);
+                // A failure means the stream is already gone (reset): the
+                // call ends either way.
                 let _ = respond.send_response(response, true);
                 c.outbound.discard();
             }
             Response::Streaming(stream) => {
-                let block = headers::trailers(&status, trailers);
                 c.response = Response::Streaming(stream);
-                match block {
-                    Ok(block) => c.outbound.finish(block),
-                    Err(err) => {
-                        c.app_done = false;
-                        return Err(CallError::InvalidMetadata(err));
-                    }
-                }
+                c.outbound.finish(block);
             }
             Response::Closed => {}
         }

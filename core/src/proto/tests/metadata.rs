@@ -125,3 +125,62 @@ pair_test! {
         assert_eq!(pair.server.finish(sc, Status::ok(), &MetadataMap::new()), Err(CallError::Closed));
     }
 }
+
+/// Trailing metadata no header block can hold (more entries than
+/// `http::HeaderMap` takes): `finish` refuses it.
+fn unencodable() -> MetadataMap {
+    let mut md = MetadataMap::new();
+    for _ in 0..30_000 {
+        md.append("x", "1").unwrap();
+    }
+    md
+}
+
+pair_test! {
+    fn a_refused_trailers_only_finish_leaves_the_call_finishable(chunking) {
+        let mut pair = Pair::new(chunking);
+        let call = pair.start("/m.M/Md", CallOptions::new());
+        pair.client.send_message(call, Bytes::from_static(b"request")).unwrap();
+        let (sc, _) = pair.accept();
+        let refused = pair.server.finish(sc, Status::not_found("gone"), &unencodable());
+        assert!(matches!(refused, Err(CallError::InvalidMetadata(_))), "{refused:?}");
+        pair.drive();
+        // Nothing went out, and the call is as it was: still readable.
+        assert!(pair.response_headers(call).is_none());
+        assert!(pair.finished(call).is_none());
+        assert_eq!(pair.server_recv_all(sc), (vec![Bytes::from_static(b"request")], false));
+        pair.client.close_send(call).unwrap();
+        assert_eq!(pair.server_recv_all(sc), (vec![], true));
+        // Finished again with trailers that fit: still a Trailers-Only answer.
+        pair.server.finish(sc, Status::not_found("gone"), &sample("t")).unwrap();
+        pair.drive();
+        assert!(pair.response_headers(call).is_none(), "Trailers-Only");
+        let (status, trailers) = pair.expect_finished(call);
+        assert_eq!(status, Status::not_found("gone"));
+        assert_eq!(trailers, sample("t"));
+        assert_eq!(pair.server.open_calls(), 0);
+        assert_eq!(pair.client.open_calls(), 0);
+    }
+}
+
+pair_test! {
+    fn a_refused_finish_after_messages_leaves_the_call_finishable(chunking) {
+        let mut pair = Pair::new(chunking);
+        let call = pair.start("/m.M/Md", CallOptions::new());
+        let (sc, _) = pair.accept();
+        pair.server.send_message(sc, Bytes::from_static(b"one")).unwrap();
+        let refused = pair.server.finish(sc, Status::ok(), &unencodable());
+        assert!(matches!(refused, Err(CallError::InvalidMetadata(_))), "{refused:?}");
+        pair.drive();
+        assert!(pair.finished(call).is_none(), "no trailers went out");
+        pair.server.send_message(sc, Bytes::from_static(b"two")).unwrap();
+        pair.client.send_message(call, Bytes::from_static(b"late")).unwrap();
+        assert_eq!(pair.server_recv_all(sc).0, vec![Bytes::from_static(b"late")]);
+        pair.server.finish(sc, Status::ok(), &sample("t")).unwrap();
+        let (messages, _) = pair.client_recv_all(call);
+        assert_eq!(messages, vec![Bytes::from_static(b"one"), Bytes::from_static(b"two")]);
+        let (status, trailers) = pair.expect_finished(call);
+        assert!(status.is_ok(), "{status}");
+        assert_eq!(trailers, sample("t"));
+    }
+}
