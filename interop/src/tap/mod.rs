@@ -16,7 +16,7 @@
 //! # How
 //! [`Tapped`] wraps the socket under h2 (a [`TapListener`] on the server, a
 //! [`TapConnector`] on the client) and follows the HTTP/2 frames both ways
-//! ([`frames::FrameWatcher`]): every gRPC message received is recorded with
+//! (`frames::FrameWatcher`): every gRPC message received is recorded with
 //! its flag and a [`Digest`] of its body *after* decompression, which is what
 //! the application sees; the client side also records the streams it opens
 //! and the RST_STREAM codes it sends. A handler (or a client case) computes
