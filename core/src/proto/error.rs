@@ -277,6 +277,12 @@ impl From<SendError> for Status {
 }
 
 /// Why `recv_message` returned no message.
+///
+/// A clean end of the peer's stream is not an error: it is `Ok(None)`. On
+/// the server, a call that ended any other way is `Cancelled` or `Closed`,
+/// so a cancelled client stream never reads as complete. (On the client
+/// every call ends with a `Finished` event carrying its status, and
+/// `recv_message` answers `Ok(None)` once nothing is left to read.)
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RecvError {
@@ -286,6 +292,14 @@ pub enum RecvError {
     /// the message exceeded the limit once decompressed). The engine has
     /// ended the call with this status; its final event follows.
     Failed(Status),
+    /// Server: the call ended before the client finished its stream (the
+    /// client reset it, its deadline passed, the connection was lost), and
+    /// its `Cancelled` event, with this status, is still queued.
+    Cancelled(Status),
+    /// Server: the call is over and was not ended by the client's
+    /// half-close: the application finished or cancelled it, or it was
+    /// cancelled and that `Cancelled` event was already handed out.
+    Closed,
 }
 
 impl fmt::Display for RecvError {
@@ -293,11 +307,23 @@ impl fmt::Display for RecvError {
         match self {
             RecvError::Blocked => f.write_str("no message available yet; wait for Readable"),
             RecvError::Failed(status) => write!(f, "the call failed: {status}"),
+            RecvError::Cancelled(status) => write!(f, "the call was cancelled: {status}"),
+            RecvError::Closed => f.write_str("the call is over"),
         }
     }
 }
 
 impl std::error::Error for RecvError {}
+
+impl From<RecvError> for Status {
+    fn from(err: RecvError) -> Status {
+        match err {
+            RecvError::Failed(status) | RecvError::Cancelled(status) => status,
+            RecvError::Closed => Status::cancelled(err.to_string()),
+            RecvError::Blocked => Status::internal(err.to_string()),
+        }
+    }
+}
 
 /// Why a call command (`send_headers`, `finish`, `close_send`) was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]

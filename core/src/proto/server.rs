@@ -435,15 +435,27 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
 
     // ----- commands ----------------------------------------------------------
 
-    /// Takes the next message of a call: `Ok(Some(message))`, `Ok(None)` when the
-    /// client half-closed and every message was taken (or the call is over),
-    /// or `Err(RecvError::Blocked)` until the next `Readable`.
+    /// Takes the next message of a call:
+    /// - `Ok(Some(message))`;
+    /// - `Ok(None)` only for a clean end: the client half-closed and every
+    ///   message was taken;
+    /// - `Err(RecvError::Blocked)` until the next `Readable`;
+    /// - `Err(RecvError::Cancelled(status))` when the call ended without the
+    ///   client finishing its stream (reset, deadline, lost connection) and
+    ///   its [`ServerEvent::Cancelled`] is still queued — so a handler that
+    ///   reads before the event is handed out cannot take a cancelled stream
+    ///   for a complete one;
+    /// - `Err(RecvError::Closed)` once the call is over otherwise: the
+    ///   application finished or cancelled it, or its `Cancelled` event was
+    ///   handed out already;
+    /// - `Err(RecvError::Failed(status))` when a message fails to decode
+    ///   (the engine ends the call).
     pub fn recv_message(&mut self, call: CallId) -> Result<Option<Bytes>, RecvError> {
         let Some(c) = self.core.calls.get_mut(call) else {
-            return Ok(None);
+            return Err(self.core.ended_call(call));
         };
         if c.app_done {
-            return Ok(None);
+            return Err(RecvError::Closed);
         }
         match c.inbound.take() {
             Some(Ok(message)) => {
@@ -727,6 +739,22 @@ impl ServerCore {
             c.wake.wake();
         }
         self.plumbing.request_drive();
+    }
+
+    /// Why a call the engine no longer holds cannot be read: the status of
+    /// its `Cancelled` event while that event waits to be handed out. (The
+    /// queue is the only record; a stale id costs a scan of it, a live call
+    /// nothing.)
+    fn ended_call(&self, call: CallId) -> RecvError {
+        self.events
+            .iter()
+            .find_map(|event| match event {
+                ServerEvent::Cancelled { call: c, status } if *c == call => {
+                    Some(RecvError::Cancelled(status.clone()))
+                }
+                _ => None,
+            })
+            .unwrap_or(RecvError::Closed)
     }
 
     /// A call the application may still act on.

@@ -187,6 +187,10 @@ impl ClientCall {
                 state.wake_driver();
                 Poll::Ready(Err(status))
             }
+            // The client engine answers `Ok(None)` at the end of every call
+            // (its status comes with `Finished`); these are server answers.
+            Err(RecvError::Closed) => Poll::Ready(Ok(None)),
+            Err(RecvError::Cancelled(status)) => Poll::Ready(Err(status)),
         }
     }
 

@@ -86,10 +86,6 @@ struct CallInner {
     conn: Arc<ServerConn>,
     id: CallId,
     context: CallContext,
-    /// The response encoding in force (the driver's choice, or the
-    /// handler's), re-applied (idempotently) to ask the engine whether the
-    /// call is still live.
-    encoding: Mutex<Encoding>,
     finished: AtomicBool,
 }
 
@@ -99,18 +95,12 @@ fn connection_gone() -> Status {
 }
 
 impl ServerCall {
-    pub(crate) fn new(
-        conn: Arc<ServerConn>,
-        id: CallId,
-        context: CallContext,
-        encoding: Encoding,
-    ) -> ServerCall {
+    pub(crate) fn new(conn: Arc<ServerConn>, id: CallId, context: CallContext) -> ServerCall {
         ServerCall {
             inner: Arc::new(CallInner {
                 conn,
                 id,
                 context,
-                encoding: Mutex::new(encoding),
                 finished: AtomicBool::new(false),
             }),
         }
@@ -128,7 +118,8 @@ impl ServerCall {
             .unwrap_or_else(|| Status::cancelled("the call is over"))
     }
 
-    /// The next request message; `Ok(None)` after the client half-closed.
+    /// The next request message; `Ok(None)` after the client half-closed,
+    /// an error for a stream that ended any other way.
     pub(crate) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, Status>> {
         let mut state = self.inner.conn.lock();
         let state = &mut *state;
@@ -141,22 +132,14 @@ impl ServerCall {
                 state.wake_driver();
                 Poll::Ready(Ok(Some(message)))
             }
-            Ok(None) => {
-                // The end of the request stream, or a call the engine already
-                // dropped (reset by the client) whose `Cancelled` event the
-                // driver has not handed out yet: a cancelled stream must not
-                // look complete.
-                if let Some(status) = self.inner.context.cancel_status() {
-                    return Poll::Ready(Err(status));
-                }
-                match engine.set_send_encoding(self.inner.id, self.inner.encoding()) {
-                    Ok(_) => Poll::Ready(Ok(None)),
-                    Err(_) => {
-                        state.wake_driver();
-                        Poll::Ready(Err(self.closed_status()))
-                    }
-                }
+            Ok(None) => Poll::Ready(Ok(None)),
+            // The engine dropped the call (the client reset it, say) and the
+            // driver has not handed out its `Cancelled` event yet.
+            Err(RecvError::Cancelled(status)) => {
+                state.wake_driver();
+                Poll::Ready(Err(self.closed_or(status)))
             }
+            Err(RecvError::Closed) => Poll::Ready(Err(self.closed_status())),
             Err(RecvError::Blocked) => {
                 if let Some(slot) = state.calls.get_mut(&self.inner.id) {
                     slot.reader = Some(cx.waker().clone());
@@ -226,18 +209,11 @@ impl ServerCall {
 
     /// Chooses the encoding of the response messages: effective if the
     /// headers have not gone out yet and the client accepts it (the engine
-    /// decides; what it chose is kept).
+    /// decides).
     pub(crate) fn set_send_encoding(&self, encoding: Encoding) {
         let mut state = self.inner.conn.lock();
-        let Some(engine) = state.engine.as_mut() else {
-            return;
-        };
-        if let Ok(chosen) = engine.set_send_encoding(self.inner.id, encoding) {
-            *self
-                .inner
-                .encoding
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = chosen;
+        if let Some(engine) = state.engine.as_mut() {
+            let _ = engine.set_send_encoding(self.inner.id, encoding);
         }
     }
 
@@ -266,10 +242,6 @@ impl ServerCall {
 }
 
 impl CallInner {
-    fn encoding(&self) -> Encoding {
-        *self.encoding.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     fn finish_now(&self, status: Status, trailers: &MetadataMap) {
         let mut state = self.conn.lock();
         let state = &mut *state;

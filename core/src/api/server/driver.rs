@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crate::Status;
-use crate::codec::compression::Encoding;
 use crate::codec::metadata::MetadataMap;
 use crate::proto::{ErrorCode, ServerEvent};
 
@@ -127,10 +126,9 @@ impl ConnDriver {
                                 let _ = engine.finish(call, status, &MetadataMap::new());
                                 continue;
                             };
-                            let encoding =
-                                self.router.send_compression.unwrap_or(Encoding::Identity);
-                            let encoding =
-                                engine.set_send_encoding(call, encoding).unwrap_or(encoding);
+                            if let Some(encoding) = self.router.send_compression {
+                                let _ = engine.set_send_encoding(call, encoding);
+                            }
                             let context = CallContext::new(head.path(), head.deadline(), self.peer);
                             let mut request = Request::new(());
                             *request.metadata_mut() = head.take_metadata();
@@ -143,8 +141,7 @@ impl ConnDriver {
                                     context: context.clone(),
                                 },
                             );
-                            let handle =
-                                ServerCall::new(Arc::clone(&self.conn), call, context, encoding);
+                            let handle = ServerCall::new(Arc::clone(&self.conn), call, context);
                             spawns.push(handler.serve(
                                 handle,
                                 request,

@@ -1,13 +1,15 @@
 //! Cancellation both ways, at every stage of a call.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 
-use super::pair::{Pair, pair_test};
+use super::pair::{Chunking, Pair, pair_test};
 use crate::Code;
 use crate::Status;
 use crate::codec::metadata::MetadataMap;
 use crate::proto::{
-    CallError, CallOptions, ClientConfig, RecvError, SendError, ServerConfig, ServerEvent,
+    CallError, CallId, CallOptions, ClientConfig, RecvError, SendError, ServerConfig, ServerEvent,
 };
 
 pair_test! {
@@ -48,7 +50,7 @@ pair_test! {
         pair.client.cancel(call);
         assert_eq!(pair.server_cancelled(sc).unwrap().code(), Code::CANCELLED);
         assert_eq!(pair.server.send_message(sc, Bytes::new()), Err(SendError::Closed));
-        assert_eq!(pair.server.recv_message(sc), Ok(None));
+        assert_eq!(pair.server.recv_message(sc), Err(RecvError::Closed), "over, not complete");
         assert_eq!(pair.server.open_calls(), 0);
         assert_eq!(pair.client.open_calls(), 0);
     }
@@ -120,5 +122,128 @@ pair_test! {
         assert_eq!(pair.client.recv_message(call), Err(RecvError::Blocked));
         pair.client.cancel(call);
         pair.drive();
+    }
+}
+
+/// Hands what the client sent to the server without draining the server's
+/// events (which the pair's `drive` does): the state a handler sees when it
+/// reads before its driver has handed out the events.
+fn deliver_keeping_events(pair: &mut Pair) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = pair.client.poll_transmit(pair.now, &mut buf);
+        if n == 0 {
+            return;
+        }
+        let step = match pair.chunking {
+            Chunking::Whole => n,
+            Chunking::Bytes(step) => step,
+        };
+        for chunk in buf[..n].chunks(step) {
+            pair.server.handle_input(pair.now, chunk);
+        }
+    }
+}
+
+/// The status of the call's `Cancelled` event if it is still queued in the
+/// server engine (it is drained into the pair's list to look).
+fn queued_cancel(pair: &mut Pair, call: CallId) -> Option<Status> {
+    let mut found = None;
+    while let Some(event) = pair.server.poll_event() {
+        if let ServerEvent::Cancelled { call: c, status } = &event
+            && *c == call
+        {
+            found = Some(status.clone());
+        }
+        pair.server_events.push_back(event);
+    }
+    found
+}
+
+pair_test! {
+    fn a_client_stream_reset_midway_reads_as_cancelled_not_complete(chunking) {
+        let mut pair = Pair::new(chunking);
+        let call = pair.start("/c.C/Upload", CallOptions::new());
+        pair.client.send_message(call, Bytes::from_static(b"1")).unwrap();
+        let (sc, _) = pair.accept();
+        assert_eq!(pair.server_recv_all(sc), (vec![Bytes::from_static(b"1")], false));
+        pair.client.cancel(call);
+        deliver_keeping_events(&mut pair);
+        // The engine dropped the call; its event has not been handed out.
+        match pair.server.recv_message(sc) {
+            Err(RecvError::Cancelled(status)) => assert_eq!(status.code(), Code::CANCELLED),
+            other => panic!("a reset stream read as {other:?}"),
+        }
+        assert_eq!(pair.server.open_calls(), 0);
+        let event = queued_cancel(&mut pair, sc).expect("the Cancelled event was still queued");
+        assert_eq!(event.code(), Code::CANCELLED);
+        // Handed out now: the call reads as over, still never as complete.
+        assert_eq!(pair.server.recv_message(sc), Err(RecvError::Closed));
+    }
+}
+
+pair_test! {
+    fn a_reset_after_half_close_reads_as_cancelled_before_the_end_is_taken(chunking) {
+        let mut pair = Pair::new(chunking);
+        let call = pair.start("/c.C/Upload", CallOptions::new());
+        pair.client.send_message(call, Bytes::from_static(b"1")).unwrap();
+        pair.client.close_send(call).unwrap();
+        let (sc, _) = pair.accept();
+        pair.drive();
+        assert_eq!(pair.server.recv_message(sc), Ok(Some(Bytes::from_static(b"1"))));
+        // The handler has not read the end of the stream yet when the client
+        // gives up on the call.
+        pair.client.cancel(call);
+        deliver_keeping_events(&mut pair);
+        assert!(
+            matches!(pair.server.recv_message(sc), Err(RecvError::Cancelled(ref s)) if s.code() == Code::CANCELLED),
+            "a cancelled call is not a complete stream"
+        );
+    }
+}
+
+pair_test! {
+    fn deadline_and_lost_connection_read_as_cancelled_with_their_status(chunking) {
+        let mut pair = Pair::new(chunking);
+        let _timed = pair.start("/c.C/Slow", CallOptions::new().with_timeout(Duration::from_secs(1)));
+        let (timed_sc, _) = pair.accept();
+        let _other = pair.start("/c.C/Other", CallOptions::new());
+        let (other_sc, _) = pair.accept();
+        pair.now += Duration::from_secs(2);
+        pair.server.handle_timeout(pair.now);
+        match pair.server.recv_message(timed_sc) {
+            Err(RecvError::Cancelled(status)) => assert_eq!(status.code(), Code::DEADLINE_EXCEEDED),
+            result => panic!("{result:?}"),
+        }
+        assert_eq!(pair.server.recv_message(other_sc), Err(RecvError::Blocked));
+        pair.server.handle_eof(pair.now);
+        match pair.server.recv_message(other_sc) {
+            Err(RecvError::Cancelled(status)) => assert_eq!(status.code(), Code::UNAVAILABLE),
+            result => panic!("{result:?}"),
+        }
+    }
+}
+
+pair_test! {
+    fn only_a_half_close_reads_as_the_end(chunking) {
+        let mut pair = Pair::new(chunking);
+        // A clean end stays a clean end, however often it is read.
+        let call = pair.start("/c.C/Upload", CallOptions::new());
+        pair.client.close_send(call).unwrap();
+        let (sc, _) = pair.accept();
+        pair.drive();
+        assert_eq!(pair.server.recv_message(sc), Ok(None));
+        assert_eq!(pair.server.recv_message(sc), Ok(None));
+        // Once the application finished the call, reads say it is over.
+        pair.server.finish(sc, Status::ok(), &MetadataMap::new()).unwrap();
+        assert_eq!(pair.server.recv_message(sc), Err(RecvError::Closed));
+        assert!(pair.expect_finished(call).0.is_ok());
+        assert_eq!(pair.server.recv_message(sc), Err(RecvError::Closed));
+        // And once it cancelled it.
+        let call = pair.start("/c.C/Upload", CallOptions::new());
+        let (sc, _) = pair.accept();
+        pair.server.cancel(sc);
+        assert_eq!(pair.server.recv_message(sc), Err(RecvError::Closed));
+        assert_eq!(pair.expect_finished(call).0.code(), Code::CANCELLED);
     }
 }

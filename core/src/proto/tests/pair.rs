@@ -365,7 +365,7 @@ impl Pair {
                 Ok(Some(m)) => messages.push(m),
                 Ok(None) => return (messages, true),
                 Err(RecvError::Blocked) => return (messages, false),
-                Err(RecvError::Failed(status)) => panic!("server recv failed: {status}"),
+                Err(err) => panic!("server recv failed: {err}"),
             }
             self.drive();
         }
@@ -380,7 +380,7 @@ impl Pair {
                 Ok(Some(m)) => messages.push(m),
                 Ok(None) => return (messages, true),
                 Err(RecvError::Blocked) => return (messages, false),
-                Err(RecvError::Failed(status)) => panic!("client recv failed: {status}"),
+                Err(err) => panic!("client recv failed: {err}"),
             }
             self.drive();
         }

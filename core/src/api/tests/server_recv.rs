@@ -1,0 +1,205 @@
+//! A handler's reads of a client stream, through the call handle
+//! (`ServerCall::poll_recv`) over a real server engine, with the driver's
+//! part played by hand so that the moment between "the engine dropped the
+//! call" and "the driver handed out its `Cancelled` event" can be held still.
+
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::Code;
+use crate::Status;
+use crate::proto::{
+    CallId, CallOptions, ClientConfig, ClientConnection, MemoryTransport, ServerConfig,
+    ServerConnection, ServerEvent,
+};
+
+use super::super::context::CallContext;
+use super::super::runtime::BoxIo;
+use super::super::server::call::{CallSlot, ServerCall, ServerConn};
+
+/// A client engine and a server engine behind a [`ServerConn`], as the
+/// server driver holds it, joined in memory.
+struct World {
+    now: Instant,
+    client: ClientConnection,
+    /// The server engine's transport (h2 reads and writes it as its IO).
+    wire: MemoryTransport,
+    conn: Arc<ServerConn>,
+}
+
+impl World {
+    fn new() -> World {
+        let now = Instant::now();
+        let config = ServerConfig::default();
+        let wire = MemoryTransport::new(config.limits.max_outbound_buffer);
+        let io: BoxIo = Box::new(wire.clone());
+        let server = ServerConnection::with_io(io, config, now);
+        let mut world = World {
+            now,
+            client: ClientConnection::new(ClientConfig::default(), now),
+            wire,
+            conn: Arc::new(ServerConn::new(server)),
+        };
+        world.pump();
+        world
+    }
+
+    /// Moves bytes both ways until quiet. Server events stay queued in the
+    /// engine: only [`accept`](Self::accept) and
+    /// [`hand_out_events`](Self::hand_out_events) take them, as the driver
+    /// would.
+    fn pump(&mut self) {
+        loop {
+            let mut moved = false;
+            while let Some(bytes) = self.client.poll_transmit_bytes(self.now) {
+                self.wire.push_inbound(&bytes);
+                moved = true;
+            }
+            if let Some(engine) = self.conn.lock().engine.as_mut() {
+                engine.drive_io(self.now, Waker::noop());
+            }
+            let (bytes, _) = self.wire.take_outbound_bytes();
+            if !bytes.is_empty() {
+                self.client.handle_input(self.now, &bytes);
+                moved = true;
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    /// The driver's work for a new call: a slot and a handle.
+    fn accept(&mut self) -> ServerCall {
+        self.pump();
+        let mut state = self.conn.lock();
+        let engine = state.engine.as_mut().expect("engine");
+        let (call, path) = loop {
+            match engine.poll_event() {
+                Some(ServerEvent::NewCall { call, request }) => {
+                    break (call, request.path().to_owned());
+                }
+                Some(_) => {}
+                None => panic!("no new call"),
+            }
+        };
+        let context = CallContext::new(&path, None, None);
+        state.calls.insert(
+            call,
+            CallSlot {
+                reader: None,
+                writer: None,
+                context: context.clone(),
+            },
+        );
+        drop(state);
+        ServerCall::new(Arc::clone(&self.conn), call, context)
+    }
+
+    /// The driver's work for the queued events: a `Cancelled` event cancels
+    /// the call's context. Returns the cancelled calls.
+    fn hand_out_events(&mut self) -> Vec<CallId> {
+        let mut state = self.conn.lock();
+        let state = &mut *state;
+        let engine = state.engine.as_mut().expect("engine");
+        let mut cancelled = Vec::new();
+        while let Some(event) = engine.poll_event() {
+            if let ServerEvent::Cancelled { call, status } = event
+                && let Some(slot) = state.calls.get_mut(&call)
+            {
+                slot.context.cancel(status);
+                cancelled.push(call);
+            }
+        }
+        cancelled
+    }
+}
+
+fn recv(call: &ServerCall) -> Poll<Result<Option<Bytes>, Status>> {
+    call.poll_recv(&mut Context::from_waker(Waker::noop()))
+}
+
+#[test]
+fn a_half_closed_client_stream_reads_as_complete() {
+    let mut world = World::new();
+    let id = world
+        .client
+        .start_call(world.now, "/t.T/Upload", CallOptions::new())
+        .unwrap();
+    world
+        .client
+        .send_message(id, Bytes::from_static(b"a"))
+        .unwrap();
+    world.client.close_send(id).unwrap();
+    let call = world.accept();
+    world.pump();
+    assert_eq!(recv(&call), Poll::Ready(Ok(Some(Bytes::from_static(b"a")))));
+    assert_eq!(recv(&call), Poll::Ready(Ok(None)));
+    assert!(world.hand_out_events().is_empty());
+    assert_eq!(recv(&call), Poll::Ready(Ok(None)), "still complete");
+}
+
+#[test]
+fn a_client_stream_cancelled_midway_reads_as_an_error_before_and_after_the_event() {
+    let mut world = World::new();
+    let id = world
+        .client
+        .start_call(world.now, "/t.T/Upload", CallOptions::new())
+        .unwrap();
+    world
+        .client
+        .send_message(id, Bytes::from_static(b"a"))
+        .unwrap();
+    let call = world.accept();
+    world.pump();
+    assert_eq!(recv(&call), Poll::Ready(Ok(Some(Bytes::from_static(b"a")))));
+    assert_eq!(recv(&call), Poll::Pending, "waits for more");
+    world.client.cancel(id);
+    world.pump();
+    // The engine dropped the call; the driver has not seen the event yet.
+    assert!(call.context().cancel_status().is_none());
+    match recv(&call) {
+        // The engine's own status for the reset, not a stand-in.
+        Poll::Ready(Err(status)) => {
+            assert_eq!(status.code(), Code::CANCELLED, "{status}");
+            assert!(status.message().contains("reset by the peer"), "{status}");
+        }
+        other => panic!("a cancelled stream read as {other:?}"),
+    }
+    assert_eq!(
+        world.hand_out_events().len(),
+        1,
+        "the event was still queued"
+    );
+    match recv(&call) {
+        Poll::Ready(Err(status)) => assert_eq!(status.code(), Code::CANCELLED, "{status}"),
+        other => panic!("a cancelled stream read as {other:?}"),
+    }
+}
+
+#[test]
+fn a_client_stream_cancelled_after_its_half_close_is_not_complete_unless_read() {
+    let mut world = World::new();
+    let id = world
+        .client
+        .start_call(world.now, "/t.T/Upload", CallOptions::new())
+        .unwrap();
+    world
+        .client
+        .send_message(id, Bytes::from_static(b"a"))
+        .unwrap();
+    world.client.close_send(id).unwrap();
+    let call = world.accept();
+    world.pump();
+    world.client.cancel(id);
+    world.pump();
+    // The message and the half-close arrived, but the call was reset before
+    // the handler took them: it is cancelled, not complete.
+    match recv(&call) {
+        Poll::Ready(Err(status)) => assert_eq!(status.code(), Code::CANCELLED, "{status}"),
+        other => panic!("a cancelled call read as {other:?}"),
+    }
+}
