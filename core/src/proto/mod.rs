@@ -78,7 +78,7 @@
 //!
 //! | module | concern |
 //! |---|---|
-//! | `server`, `client` | the connection types and their drive loops |
+//! | `server`, `client` | the connection types, each in three parts: the connection, its calls (`call`), the drive loop over h2 (`drive`) |
 //! | `stream` | a call's receive half (messages, flow control) and send half (queue, capacity) |
 //! | `headers` | request/response/trailer blocks, validation |
 //! | `path` | [`CallPath`], the method path a client call goes to |
