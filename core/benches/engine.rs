@@ -100,7 +100,9 @@ impl Bench {
                     let _ = self.server.finish(call, Status::ok(), &self.trailers);
                     return;
                 }
-                Err(RecvError::Blocked) => return,
+                // Closed: a `Readable` queued before this handler finished
+                // the call.
+                Err(RecvError::Blocked | RecvError::Closed) => return,
                 Err(err) => panic!("{err}"),
             }
         }
