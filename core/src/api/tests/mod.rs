@@ -3,4 +3,4 @@
 #![allow(clippy::unwrap_used)]
 
 mod contract;
-mod server_recv;
+mod server_call;

@@ -1,7 +1,8 @@
-//! A handler's reads of a client stream, through the call handle
-//! (`ServerCall::poll_recv`) over a real server engine, with the driver's
-//! part played by hand so that the moment between "the engine dropped the
-//! call" and "the driver handed out its `Cancelled` event" can be held still.
+//! The call handle a handler holds (`ServerCall`) over a real server
+//! engine, with the driver's part played by hand so that the moment between
+//! "the engine dropped the call" and "the driver handed out its `Cancelled`
+//! event" can be held still: reads of a client stream, and finishing with
+//! trailers the engine refuses.
 
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -11,9 +12,10 @@ use bytes::Bytes;
 
 use crate::Code;
 use crate::Status;
+use crate::codec::metadata::MetadataMap;
 use crate::proto::{
-    CallId, CallOptions, ClientConfig, ClientConnection, MemoryTransport, ServerConfig,
-    ServerConnection, ServerEvent,
+    CallId, CallOptions, ClientConfig, ClientConnection, ClientEvent, MemoryTransport,
+    ServerConfig, ServerConnection, ServerEvent,
 };
 
 use super::super::context::CallContext;
@@ -202,4 +204,33 @@ fn a_client_stream_cancelled_after_its_half_close_is_not_complete_unless_read() 
         Poll::Ready(Err(status)) => assert_eq!(status.code(), Code::CANCELLED, "{status}"),
         other => panic!("a cancelled call read as {other:?}"),
     }
+}
+
+/// Trailers the engine refuses (more entries than a header block holds) do
+/// not lose the status: the handle finishes again without them, and the
+/// client gets the handler's status as a Trailers-Only answer.
+#[test]
+fn a_status_with_unencodable_trailers_still_reaches_the_client() {
+    let mut world = World::new();
+    let id = world
+        .client
+        .start_call(world.now, "/t.T/Get", CallOptions::new())
+        .unwrap();
+    world.client.close_send(id).unwrap();
+    let call = world.accept();
+    let mut trailers = MetadataMap::new();
+    for _ in 0..30_000 {
+        trailers.append("x", "1").unwrap();
+    }
+    call.finish(Status::not_found("no such book"), &trailers);
+    world.pump();
+    let mut outcome = None;
+    while let Some(event) = world.client.poll_event() {
+        match event {
+            ClientEvent::Finished { call, status, .. } if call == id => outcome = Some(status),
+            ClientEvent::Headers { .. } => panic!("a Trailers-Only answer has no Headers"),
+            _ => {}
+        }
+    }
+    assert_eq!(outcome, Some(Status::not_found("no such book")));
 }
