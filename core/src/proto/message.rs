@@ -10,6 +10,51 @@ use crate::codec::frame::{FrameError, HEADER_LEN, MessageEncoder, encode_header}
 
 use super::error::SendError;
 
+/// How one message is sent.
+///
+/// The default compresses with the call's encoding, as
+/// `send_message` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendOptions {
+    /// Whether to compress this message with the call's encoding (the
+    /// `grpc-encoding` its headers announce). `false` sends it uncompressed
+    /// (compressed flag 0) even when the call has an encoding, as grpc-java's
+    /// `setMessageCompression(false)` does; with the identity encoding every
+    /// message is uncompressed whatever this says.
+    pub compress: bool,
+}
+
+impl Default for SendOptions {
+    fn default() -> SendOptions {
+        SendOptions { compress: true }
+    }
+}
+
+impl SendOptions {
+    /// Options that send the message uncompressed.
+    pub fn uncompressed() -> SendOptions {
+        SendOptions { compress: false }
+    }
+
+    /// The encoding a message is framed with on a call using `call`.
+    pub(crate) fn encoding(self, call: Encoding) -> Encoding {
+        if self.compress {
+            call
+        } else {
+            Encoding::Identity
+        }
+    }
+}
+
+/// A received message and how it travelled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedMessage {
+    /// The message, decompressed.
+    pub data: Bytes,
+    /// Whether the peer sent it compressed (its compressed flag was 1).
+    pub compressed: bool,
+}
+
 /// Messages at most this long are copied behind their prefix into one buffer
 /// (one DATA frame); longer ones are queued as prefix + the caller's buffer,
 /// without a copy.
@@ -97,6 +142,38 @@ impl From<FrameError> for SendError {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uncompressed_options_frame_with_flag_zero() {
+        let table = [
+            (
+                SendOptions::default(),
+                Encoding::Identity,
+                Encoding::Identity,
+            ),
+            (
+                SendOptions::uncompressed(),
+                Encoding::Identity,
+                Encoding::Identity,
+            ),
+            (SendOptions::default(), Encoding::Gzip, Encoding::Gzip),
+            (
+                SendOptions::uncompressed(),
+                Encoding::Gzip,
+                Encoding::Identity,
+            ),
+        ];
+        for (options, call, want) in table {
+            assert_eq!(options.encoding(call), want, "{options:?} on {call}");
+        }
+        let (a, _) = frame_bytes(
+            Bytes::from_static(b"hi"),
+            SendOptions::uncompressed().encoding(Encoding::Gzip),
+            100,
+        )
+        .unwrap();
+        assert_eq!(&a[..], b"\x00\x00\x00\x00\x02hi");
+    }
 
     #[test]
     fn small_messages_are_one_buffer() {

@@ -116,6 +116,7 @@ pub use error::{
 };
 pub use event::{ClientEvent, ServerEvent};
 pub use headers::RequestHead;
+pub use message::{ReceivedMessage, SendOptions};
 pub use path::CallPath;
 pub use server::ServerConnection;
 pub use transport::MemoryTransport;

@@ -26,6 +26,8 @@ use crate::Status;
 use crate::codec::compression::{Encoding, decompress, message_encoding};
 use crate::codec::frame::{FrameError, MessageDecoder};
 
+use super::message::ReceivedMessage;
+
 /// The largest capacity request h2 takes without truncating (2^31 - 1).
 const MAX_RESERVE: usize = (1 << 31) - 1;
 
@@ -163,11 +165,15 @@ impl Inbound {
 
     /// Takes the next message: `None` if none is waiting. Releases its capacity
     /// and decompresses it.
-    pub(crate) fn take(&mut self) -> Option<Result<Bytes, Status>> {
+    pub(crate) fn take(&mut self) -> Option<Result<ReceivedMessage, Status>> {
         let next = self.queue.pop_front()?;
         self.release_to(next.end);
         self.release_unneeded();
-        Some(self.decode_payload(next.data, next.compressed))
+        let compressed = next.compressed;
+        Some(
+            self.decode_payload(next.data, compressed)
+                .map(|data| ReceivedMessage { data, compressed }),
+        )
     }
 
     fn decode_payload(&self, data: Bytes, compressed: bool) -> Result<Bytes, Status> {

@@ -25,7 +25,7 @@ use crate::proto::event::ClientEvent;
 use crate::proto::headers::{
     GRPC_ACCEPT_ENCODING, ResponseStart, classify_response, request, status_from_trailers,
 };
-use crate::proto::message::{frame_bytes, frame_with};
+use crate::proto::message::{ReceivedMessage, SendOptions, frame_bytes, frame_with};
 use crate::proto::path::CallPath;
 use crate::proto::stream::{Inbound, InboundError, Outbound};
 use crate::proto::wake::CallWake;
@@ -200,9 +200,20 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
     /// Queues a request message. `Err(SendError::NotReady)` when the call's
     /// send buffer is full: wait for `Writable`.
     pub fn send_message(&mut self, call: CallId, message: Bytes) -> Result<(), SendError> {
+        self.send_message_options(call, message, SendOptions::default())
+    }
+
+    /// [`send_message`](Self::send_message) with per-message `options`
+    /// (whether to compress it).
+    pub fn send_message_options(
+        &mut self,
+        call: CallId,
+        message: Bytes,
+        options: SendOptions,
+    ) -> Result<(), SendError> {
         let max = self.core.config.limits.max_send_message_size;
         let c = self.core.sendable_call(call)?;
-        let (first, second) = frame_bytes(message, c.encoding, max)?;
+        let (first, second) = frame_bytes(message, options.encoding(c.encoding), max)?;
         c.outbound.push(first);
         if let Some(second) = second {
             c.outbound.push(second);
@@ -217,9 +228,24 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
         E: Display,
         F: FnOnce(&mut BytesMut) -> Result<(), E>,
     {
+        self.send_message_with_options(call, SendOptions::default(), encode)
+    }
+
+    /// [`send_message_with`](Self::send_message_with) with per-message
+    /// `options` (whether to compress it).
+    pub fn send_message_with_options<E, F>(
+        &mut self,
+        call: CallId,
+        options: SendOptions,
+        encode: F,
+    ) -> Result<(), SendError>
+    where
+        E: Display,
+        F: FnOnce(&mut BytesMut) -> Result<(), E>,
+    {
         let max = self.core.config.limits.max_send_message_size;
         let c = self.core.sendable_call(call)?;
-        let frame = frame_with(c.encoding, max, encode)?;
+        let frame = frame_with(options.encoding(c.encoding), max, encode)?;
         c.outbound.push(frame);
         self.core.schedule(call);
         Ok(())
@@ -240,6 +266,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
     /// `Err(RecvError::Blocked)` until the next `Readable`; `Ok(None)` once the
     /// call finished and every message was taken (the id is stale then).
     pub fn recv_message(&mut self, call: CallId) -> Result<Option<Bytes>, RecvError> {
+        Ok(self.recv_message_flagged(call)?.map(|m| m.data))
+    }
+
+    /// [`recv_message`](Self::recv_message), also telling whether the
+    /// message arrived compressed.
+    pub fn recv_message_flagged(
+        &mut self,
+        call: CallId,
+    ) -> Result<Option<ReceivedMessage>, RecvError> {
         let Some(c) = self.core.calls.get_mut(call) else {
             return Ok(None);
         };

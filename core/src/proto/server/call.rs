@@ -21,7 +21,7 @@ use crate::proto::error::{
 };
 use crate::proto::event::ServerEvent;
 use crate::proto::headers::{self, response_headers, trailers_only};
-use crate::proto::message::{frame_bytes, frame_with};
+use crate::proto::message::{ReceivedMessage, SendOptions, frame_bytes, frame_with};
 use crate::proto::stream::{Inbound, InboundError, Outbound};
 use crate::proto::wake::CallWake;
 
@@ -75,6 +75,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
     /// - `Err(RecvError::Failed(status))` when a message fails to decode
     ///   (the engine ends the call).
     pub fn recv_message(&mut self, call: CallId) -> Result<Option<Bytes>, RecvError> {
+        Ok(self.recv_message_flagged(call)?.map(|m| m.data))
+    }
+
+    /// [`recv_message`](Self::recv_message), also telling whether the
+    /// message arrived compressed.
+    pub fn recv_message_flagged(
+        &mut self,
+        call: CallId,
+    ) -> Result<Option<ReceivedMessage>, RecvError> {
         let Some(c) = self.core.calls.get_mut(call) else {
             return Err(self.core.ended_call(call));
         };
@@ -131,9 +140,20 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
     /// Queues a message. `Err(SendError::NotReady)` when the call's send buffer
     /// is full: wait for `Writable`.
     pub fn send_message(&mut self, call: CallId, message: Bytes) -> Result<(), SendError> {
+        self.send_message_options(call, message, SendOptions::default())
+    }
+
+    /// [`send_message`](Self::send_message) with per-message `options`
+    /// (whether to compress it).
+    pub fn send_message_options(
+        &mut self,
+        call: CallId,
+        message: Bytes,
+        options: SendOptions,
+    ) -> Result<(), SendError> {
         let max = self.core.config.limits.max_send_message_size;
         let c = self.core.sendable_call(call)?;
-        let (first, second) = frame_bytes(message, c.encoding, max)?;
+        let (first, second) = frame_bytes(message, options.encoding(c.encoding), max)?;
         self.core.queue_frames(call, first, second)
     }
 
@@ -145,9 +165,24 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
         E: Display,
         F: FnOnce(&mut BytesMut) -> Result<(), E>,
     {
+        self.send_message_with_options(call, SendOptions::default(), encode)
+    }
+
+    /// [`send_message_with`](Self::send_message_with) with per-message
+    /// `options` (whether to compress it).
+    pub fn send_message_with_options<E, F>(
+        &mut self,
+        call: CallId,
+        options: SendOptions,
+        encode: F,
+    ) -> Result<(), SendError>
+    where
+        E: Display,
+        F: FnOnce(&mut BytesMut) -> Result<(), E>,
+    {
         let max = self.core.config.limits.max_send_message_size;
         let c = self.core.sendable_call(call)?;
-        let frame = frame_with(c.encoding, max, encode)?;
+        let frame = frame_with(options.encoding(c.encoding), max, encode)?;
         self.core.queue_frames(call, frame, None)
     }
 

@@ -118,3 +118,97 @@ pair_test! {
         assert_eq!(pair.expect_finished(call).0.code(), Code::RESOURCE_EXHAUSTED);
     }
 }
+
+/// Every message the peer can read now, with its compressed flag.
+fn flagged(
+    mut recv: impl FnMut() -> Result<Option<crate::proto::ReceivedMessage>, RecvError>,
+) -> Vec<(Bytes, bool)> {
+    let mut out = Vec::new();
+    while let Ok(Some(m)) = recv() {
+        out.push((m.data, m.compressed));
+    }
+    out
+}
+
+pair_test! {
+    fn messages_of_one_call_can_be_compressed_or_not(chunking) {
+        use crate::proto::SendOptions;
+        let mut pair = Pair::new(chunking);
+        let call = pair.start("/z.Z/Echo", CallOptions::new().with_encoding(Encoding::Gzip));
+        let payloads: Vec<Bytes> =
+            (0..4u8).map(|i| Bytes::from(vec![b'a' + i; 3000])).collect();
+        let want: Vec<(Bytes, bool)> =
+            payloads.iter().enumerate().map(|(i, p)| (p.clone(), i % 2 == 0)).collect();
+        for (i, p) in payloads.iter().enumerate() {
+            let options = SendOptions { compress: i % 2 == 0 };
+            if i < 2 {
+                pair.client.send_message_options(call, p.clone(), options).unwrap();
+            } else {
+                pair.client
+                    .send_message_with_options(call, options, |b: &mut BytesMut| {
+                        b.extend_from_slice(p);
+                        Ok::<(), String>(())
+                    })
+                    .unwrap();
+            }
+        }
+        pair.client.close_send(call).unwrap();
+        let (sc, _) = pair.accept();
+        pair.drive();
+        let got = flagged(|| {
+            pair.drive();
+            pair.server.recv_message_flagged(sc)
+        });
+        assert_eq!(got, want);
+        assert_eq!(pair.server.set_send_encoding(sc, Encoding::Gzip), Ok(Encoding::Gzip));
+        for (i, p) in payloads.iter().enumerate() {
+            let options = SendOptions { compress: i % 2 == 0 };
+            if i < 2 {
+                pair.server.send_message_options(sc, p.clone(), options).unwrap();
+            } else {
+                pair.server
+                    .send_message_with_options(sc, options, |b: &mut BytesMut| {
+                        b.extend_from_slice(p);
+                        Ok::<(), String>(())
+                    })
+                    .unwrap();
+            }
+        }
+        pair.server.finish(sc, Status::ok(), &MetadataMap::new()).unwrap();
+        pair.drive();
+        let back = flagged(|| {
+            pair.drive();
+            pair.client.recv_message_flagged(call)
+        });
+        assert_eq!(back, want);
+        // Two 3000-byte messages compressed, two sent as they are.
+        let (up, down) = data_bytes(&pair);
+        assert!((6_000..7_000).contains(&up), "{up} bytes up");
+        assert!((6_000..7_000).contains(&down), "{down} bytes down");
+    }
+}
+
+pair_test! {
+    fn uncompressed_options_on_an_identity_call_change_nothing(chunking) {
+        use crate::proto::SendOptions;
+        let mut pair = Pair::new(chunking);
+        let call = pair.start("/z.Z/Echo", CallOptions::new());
+        pair.client
+            .send_message_options(call, Bytes::from_static(b"x"), SendOptions::default())
+            .unwrap();
+        pair.client
+            .send_message_options(call, Bytes::from_static(b"y"), SendOptions::uncompressed())
+            .unwrap();
+        pair.client.close_send(call).unwrap();
+        let (sc, _) = pair.accept();
+        pair.drive();
+        let got = flagged(|| {
+            pair.drive();
+            pair.server.recv_message_flagged(sc)
+        });
+        assert_eq!(
+            got,
+            vec![(Bytes::from_static(b"x"), false), (Bytes::from_static(b"y"), false)]
+        );
+    }
+}
