@@ -28,7 +28,6 @@
 compile_error!("the examples need a runtime: the default `smol` feature, or `tokio`");
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -37,6 +36,7 @@ use ferrule::codegen::{MethodDescriptor, MethodKind, ProstCodec};
 use ferrule::health::HealthReporter;
 use ferrule::reflection::ReflectionBuilder;
 use ferrule::{Channel, Code, Request, Response, Router, Status, Streaming, rt};
+use ferrule_examples::{DemoError, Mode, Options, check, expect_code};
 use futures_lite::{StreamExt as _, stream};
 use prost_types::Timestamp;
 
@@ -55,7 +55,7 @@ pub mod proto {
 pub const DEFAULT_ADDR: &str = "127.0.0.1:50051";
 
 fn main() -> ExitCode {
-    let options = match Options::parse(std::env::args().skip(1)) {
+    let options = match Options::parse(std::env::args().skip(1), DEFAULT_ADDR) {
         Ok(options) => options,
         Err(message) => {
             eprintln!("{message}\n\n{USAGE}");
@@ -79,35 +79,6 @@ fn main() -> ExitCode {
 }
 
 const USAGE: &str = "usage: bookstore [--serve | --client] [--addr HOST:PORT]";
-
-enum Mode {
-    Demo,
-    Serve,
-    Client,
-}
-
-struct Options {
-    mode: Mode,
-    addr: String,
-}
-
-impl Options {
-    fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
-        let mut options = Options {
-            mode: Mode::Demo,
-            addr: DEFAULT_ADDR.to_owned(),
-        };
-        while let Some(arg) = args.next() {
-            match arg.as_str() {
-                "--serve" => options.mode = Mode::Serve,
-                "--client" => options.mode = Mode::Client,
-                "--addr" => options.addr = args.next().ok_or("--addr needs HOST:PORT")?,
-                other => return Err(format!("unknown argument {other:?}")),
-            }
-        }
-        Ok(options)
-    }
-}
 
 /// Serves on `addr`, runs the client against it, then shuts the server down.
 pub async fn demo(addr: &str) -> Result<(), DemoError> {
@@ -451,42 +422,4 @@ fn published(book: &Book) -> String {
     book.published
         .as_ref()
         .map_or_else(|| "at an unknown date".into(), |t| t.to_string())
-}
-
-// ---------------------------------------------------------------- helpers
-
-/// What went wrong in the demo: an unexpected status or answer.
-#[derive(Debug)]
-pub struct DemoError(pub String);
-
-impl fmt::Display for DemoError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for DemoError {}
-
-impl From<Status> for DemoError {
-    fn from(status: Status) -> DemoError {
-        DemoError(format!("unexpected status: {status}"))
-    }
-}
-
-fn check(condition: bool, what: &str) -> Result<(), DemoError> {
-    if condition {
-        Ok(())
-    } else {
-        Err(DemoError(format!("expected: {what}")))
-    }
-}
-
-fn expect_code<T: fmt::Debug>(result: Result<T, Status>, code: Code) -> Result<Status, DemoError> {
-    match result {
-        Err(status) if status.code() == code => Ok(status),
-        Err(status) => Err(DemoError(format!("expected {code:?}, got {status}"))),
-        Ok(value) => Err(DemoError(format!(
-            "expected {code:?}, got a response: {value:?}"
-        ))),
-    }
 }

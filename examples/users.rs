@@ -18,7 +18,6 @@
 #[cfg(not(any(feature = "smol", feature = "tokio")))]
 compile_error!("the examples need a runtime: the default `smol` feature, or `tokio`");
 
-use std::fmt;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
@@ -27,6 +26,7 @@ use ferrule::core::api::Runtime;
 use ferrule::{
     Channel, Client, Code, Interceptor, Request, Response, Router, Status, Streaming, rt,
 };
+use ferrule_examples::{DemoError, Mode, Options, check, expect_code};
 use futures_lite::{StreamExt as _, future, stream};
 
 use proto::users_client::UsersClient;
@@ -53,25 +53,18 @@ const TOKENS: &[(&str, &str)] = &[("s3cr3t-ada", "ada"), ("s3cr3t-grace", "grace
 const EXPORT_TIME: Duration = Duration::from_secs(1);
 
 fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
-    let mut mode = "demo";
-    let mut addr = DEFAULT_ADDR.to_owned();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--serve" => mode = "serve",
-            "--client" => mode = "client",
-            "--addr" => match args.next() {
-                Some(value) => addr = value,
-                None => return usage("--addr needs HOST:PORT"),
-            },
-            other => return usage(&format!("unknown argument {other:?}")),
+    let options = match Options::parse(std::env::args().skip(1), DEFAULT_ADDR) {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("{message}\n\nusage: users [--serve | --client] [--addr HOST:PORT]");
+            return ExitCode::from(2);
         }
-    }
+    };
     rt::block_on(async move {
-        let result = match mode {
-            "serve" => serve_forever(&addr).await,
-            "client" => run_client(rt::channel(&addr)).await,
-            _ => demo(&addr).await,
+        let result = match options.mode {
+            Mode::Demo => demo(&options.addr).await,
+            Mode::Serve => serve_forever(&options.addr).await,
+            Mode::Client => run_client(rt::channel(&options.addr)).await,
         };
         match result {
             Ok(()) => ExitCode::SUCCESS,
@@ -81,11 +74,6 @@ fn main() -> ExitCode {
             }
         }
     })
-}
-
-fn usage(problem: &str) -> ExitCode {
-    eprintln!("{problem}\n\nusage: users [--serve | --client] [--addr HOST:PORT]");
-    ExitCode::from(2)
 }
 
 /// Serves on `addr`, runs the client against it, then shuts the server down.
@@ -538,42 +526,6 @@ fn new_user(name: &str) -> CreateUserRequest {
 }
 
 // ---------------------------------------------------------------- helpers
-
-/// What went wrong in the demo: an unexpected status or answer.
-#[derive(Debug)]
-pub struct DemoError(pub String);
-
-impl fmt::Display for DemoError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for DemoError {}
-
-impl From<Status> for DemoError {
-    fn from(status: Status) -> DemoError {
-        DemoError(format!("unexpected status: {status}"))
-    }
-}
-
-fn check(condition: bool, what: &str) -> Result<(), DemoError> {
-    if condition {
-        Ok(())
-    } else {
-        Err(DemoError(format!("expected: {what}")))
-    }
-}
-
-fn expect_code<T: fmt::Debug>(result: Result<T, Status>, code: Code) -> Result<Status, DemoError> {
-    match result {
-        Err(status) if status.code() == code => Ok(status),
-        Err(status) => Err(DemoError(format!("expected {code}, got {status}"))),
-        Ok(value) => Err(DemoError(format!(
-            "expected {code}, got a response: {value:?}"
-        ))),
-    }
-}
 
 /// The runtime `ferrule::rt` stands for, whose timer the slow method uses.
 fn rt_runtime() -> Arc<dyn Runtime> {
