@@ -43,8 +43,9 @@ pub use ferrule_codec::metadata::MetadataMap;
 pub use ferrule_codec::{Code, Status};
 pub use ferrule_core as core;
 pub use ferrule_core::api::{
-    CallContext, Channel, ChannelConfig, Client, Interceptor, Request, Response, Router, Server,
-    ServerHandle, StreamReceiver, StreamSender, Streaming, codegen, stream_channel,
+    CallContext, Channel, ChannelConfig, Client, InboundMessage, Interceptor, OutboundMessage,
+    Request, Response, ResponseItem, Router, Server, ServerHandle, StreamReceiver, StreamSender,
+    Streaming, codegen, stream_channel,
 };
 pub use ferrule_core::proto::{ClientConfig, Limits, ServerConfig};
 

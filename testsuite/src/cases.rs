@@ -9,9 +9,12 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
-use ferrule_core::api::codegen::{Code, Status};
+use ferrule_core::api::codegen::{
+    BytesCodec, Code, MethodDescriptor, MethodKind, Status, streaming_handler, unary_handler,
+};
 use ferrule_core::api::{
-    Channel, ChannelConfig, Client, Request, Router, Runtime, Server, ServerHandle, Streaming,
+    Channel, ChannelConfig, Client, OutboundMessage, Request, Response, Router, Runtime, Server,
+    ServerHandle, Streaming,
 };
 use ferrule_core::codec::compression::Encoding;
 
@@ -1056,6 +1059,126 @@ pub async fn compression_both_ways<H: Harness>() {
         .await
         .unwrap();
     assert_eq!(reply.into_inner().count, 3);
+}
+
+/// Echoes each request's Compressed-Flag: the reply body is the flag (one
+/// byte), and the reply is compressed exactly when the request was.
+struct EchoFlags(Streaming<bytes::Bytes>);
+
+impl futures_core::Stream for EchoFlags {
+    type Item = Result<OutboundMessage<bytes::Bytes>, Status>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Option<Self::Item>> {
+        let next = std::task::ready!(std::pin::Pin::new(&mut self.0).poll_next(cx));
+        let flag = self.0.last_compressed().unwrap_or(false);
+        Poll::Ready(next.map(|item| {
+            item.map(|body| {
+                assert_eq!(body.len(), 1_000, "a whole request message");
+                OutboundMessage::new(bytes::Bytes::from(vec![u8::from(flag); 1_000]))
+                    .with_compression(flag)
+            })
+        }))
+    }
+}
+
+/// A request stream of the given messages.
+struct Outbound(VecDeque<OutboundMessage<bytes::Bytes>>);
+
+impl futures_core::Stream for Outbound {
+    type Item = OutboundMessage<bytes::Bytes>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> Poll<Option<Self::Item>> {
+        Poll::Ready(self.0.pop_front())
+    }
+}
+
+const FLAGS_CHAT: MethodDescriptor = MethodDescriptor {
+    path: "/test.Flags/Chat",
+    service: "test.Flags",
+    method: "Chat",
+    kind: MethodKind::BidiStreaming,
+};
+const FLAGS_UNARY: MethodDescriptor = MethodDescriptor {
+    path: "/test.Flags/Unary",
+    service: "test.Flags",
+    method: "Unary",
+    kind: MethodKind::Unary,
+};
+
+pub async fn per_message_compression_both_ways<H: Harness>() {
+    let mut setup = Setup::default();
+    setup.router = Box::new(|r| {
+        let chat = streaming_handler(
+            Arc::new(()),
+            |_: Arc<()>, request: Request<Streaming<bytes::Bytes>>| async move {
+                Ok(Response::new(EchoFlags(request.into_inner())))
+            },
+            BytesCodec,
+        );
+        let unary = unary_handler(
+            Arc::new(()),
+            |_: Arc<()>, request: Request<bytes::Bytes>| async move {
+                let flag = request
+                    .message_compressed()
+                    .expect("a unary request's flag");
+                Ok(Response::new(bytes::Bytes::from(vec![
+                    u8::from(flag);
+                    1_000
+                ])))
+            },
+            BytesCodec,
+        );
+        r.send_compressed(Encoding::Gzip)
+            .route(FLAGS_CHAT.path, chat)
+            .route(FLAGS_UNARY.path, unary)
+    });
+    let env = start::<H>(setup).await;
+    let rt = &env.rt;
+    let client = Client::new(env.channel.clone()).send_compressed(Encoding::Gzip);
+
+    let flags = [true, false, false, true, false];
+    let requests = flags
+        .iter()
+        .map(|&compress| {
+            OutboundMessage::new(bytes::Bytes::from(vec![b'z'; 1_000])).with_compression(compress)
+        })
+        .collect();
+    let call = client.streaming(&FLAGS_CHAT, Request::new(Outbound(requests)), BytesCodec);
+    let mut replies = within(rt, LIMIT, "flags chat", call)
+        .await
+        .unwrap()
+        .into_inner();
+    let mut seen = Vec::new();
+    while let Some(reply) = within(rt, LIMIT, "flags reply", replies.message_flagged())
+        .await
+        .unwrap()
+    {
+        // What the server saw, and how its reply travelled.
+        seen.push((reply.message[0] == 1, reply.compressed));
+    }
+    let want: Vec<(bool, bool)> = flags.iter().map(|&f| (f, f)).collect();
+    assert_eq!(seen, want, "(request flag the server saw, reply flag)");
+
+    for compress in [true, false] {
+        let mut request = Request::new(bytes::Bytes::from(vec![b'z'; 1_000]));
+        if !compress {
+            request.set_compression(Encoding::Identity);
+        }
+        let call = client.unary(&FLAGS_UNARY, request, BytesCodec);
+        let reply = within(rt, LIMIT, "flags unary", call).await.unwrap();
+        assert_eq!(
+            reply.message_compressed(),
+            Some(true),
+            "the router compresses"
+        );
+        assert_eq!(reply.get_ref()[0], u8::from(compress), "the server saw it");
+    }
 }
 
 /// CPU time this process used so far (Linux), in clock ticks.

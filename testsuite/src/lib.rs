@@ -68,6 +68,7 @@ macro_rules! suite {
             graceful_shutdown_lets_in_flight_calls_finish,
             graceful_shutdown_cancels_calls_after_the_grace_period,
             compression_both_ways,
+            per_message_compression_both_ways,
             idle_connections_do_not_spin,
             dropping_the_channel_closes_its_connection,
             flow_control_holds_back_fast_writers,

@@ -64,29 +64,35 @@ fn emit_method(c: &str, stem: &str, method: &Method, buf: &mut String) {
         buf,
     );
     let codec = format!("{c}::ProstCodec::<{input}, {output}>::new()");
-    let (request_type, call, response_type) =
-        match (method.client_streaming, method.server_streaming) {
-            (false, false) => (
-                format!("impl {c}::IntoRequest<{input}>"),
-                "unary",
-                output.clone(),
+    let (request_type, call, response_type) = match (
+        method.client_streaming,
+        method.server_streaming,
+    ) {
+        (false, false) => (
+            format!("impl {c}::IntoRequest<{input}>"),
+            "unary",
+            output.clone(),
+        ),
+        (false, true) => (
+            format!("impl {c}::IntoRequest<{input}>"),
+            "server_streaming",
+            format!("{c}::Streaming<{output}>"),
+        ),
+        (true, false) => (
+            format!(
+                "impl {c}::IntoStreamingRequest<Message: ::core::convert::Into<{c}::OutboundMessage<{input}>>>"
             ),
-            (false, true) => (
-                format!("impl {c}::IntoRequest<{input}>"),
-                "server_streaming",
-                format!("{c}::Streaming<{output}>"),
+            "client_streaming",
+            output.clone(),
+        ),
+        (true, true) => (
+            format!(
+                "impl {c}::IntoStreamingRequest<Message: ::core::convert::Into<{c}::OutboundMessage<{input}>>>"
             ),
-            (true, false) => (
-                format!("impl {c}::IntoStreamingRequest<Message = {input}>"),
-                "client_streaming",
-                output.clone(),
-            ),
-            (true, true) => (
-                format!("impl {c}::IntoStreamingRequest<Message = {input}>"),
-                "streaming",
-                format!("{c}::Streaming<{output}>"),
-            ),
-        };
+            "streaming",
+            format!("{c}::Streaming<{output}>"),
+        ),
+    };
     let into = if method.client_streaming {
         "into_streaming_request"
     } else {

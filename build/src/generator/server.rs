@@ -81,7 +81,9 @@ fn emit_trait_method(c: &str, method: &Method, buf: &mut String) {
         let _ = writeln!(
             buf,
             "/// The stream of responses [`{name}`](Self::{name}) returns.\n\
-             type {stream}: {c}::Stream<Item = ::core::result::Result<{output}, {c}::Status>> \
+             /// Each item is a response message or a status that ends the call; wrap a \
+             message in `OutboundMessage` to choose whether it is compressed.\n\
+             type {stream}: {c}::Stream<Item: {c}::ResponseItem<{output}>> \
              + ::core::marker::Send + 'static;"
         );
         format!("Self::{stream}")

@@ -229,7 +229,8 @@ fn each_kind_uses_its_client_call_and_server_handler() {
     );
     has(
         &parts.client,
-        "pub async fn chat(&self, request: impl ::ferrule::codegen::IntoStreamingRequest<Message = super::super::common::Note>) \
+        "pub async fn chat(&self, request: impl ::ferrule::codegen::IntoStreamingRequest<Message: \
+         ::core::convert::Into<::ferrule::codegen::OutboundMessage<super::super::common::Note>>>) \
          -> ::core::result::Result<::ferrule::codegen::Response<::ferrule::codegen::Streaming<super::super::common::Note>>, ::ferrule::codegen::Status>",
     );
 }
@@ -250,8 +251,8 @@ fn server_trait_returns_send_futures_and_declares_stream_types() {
     // One associated stream per server-streaming method, none otherwise.
     has(
         server,
-        "type ListBooksStream: ::ferrule::codegen::Stream<Item = ::core::result::Result<super::Book, \
-         ::ferrule::codegen::Status>> + ::core::marker::Send + 'static;",
+        "type ListBooksStream: ::ferrule::codegen::Stream<Item: \
+         ::ferrule::codegen::ResponseItem<super::Book>> + ::core::marker::Send + 'static;",
     );
     has(
         server,

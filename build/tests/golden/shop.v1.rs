@@ -156,7 +156,9 @@ pub mod bookstore_client {
         pub async fn add_books(
             &self,
             request: impl ::ferrule_core::api::codegen::IntoStreamingRequest<
-                Message = super::Book,
+                Message: ::core::convert::Into<
+                        ::ferrule_core::api::codegen::OutboundMessage<super::Book>,
+                    >,
             >,
         ) -> ::core::result::Result<
             ::ferrule_core::api::codegen::Response<super::BookList>,
@@ -177,7 +179,11 @@ pub mod bookstore_client {
         pub async fn chat(
             &self,
             request: impl ::ferrule_core::api::codegen::IntoStreamingRequest<
-                Message = super::super::common::Note,
+                Message: ::core::convert::Into<
+                        ::ferrule_core::api::codegen::OutboundMessage<
+                            super::super::common::Note,
+                        >,
+                    >,
             >,
         ) -> ::core::result::Result<
             ::ferrule_core::api::codegen::Response<
@@ -254,11 +260,9 @@ pub mod bookstore_server {
             >,
         > + ::core::marker::Send;
         /// The stream of responses [`list_books`](Self::list_books) returns.
+        /// Each item is a response message or a status that ends the call; wrap a message in `OutboundMessage` to choose whether it is compressed.
         type ListBooksStream: ::ferrule_core::api::codegen::Stream<
-                Item = ::core::result::Result<
-                    super::Book,
-                    ::ferrule_core::api::codegen::Status,
-                >,
+                Item: ::ferrule_core::api::codegen::ResponseItem<super::Book>,
             >
             + ::core::marker::Send
             + 'static;
@@ -285,11 +289,11 @@ pub mod bookstore_server {
             >,
         > + ::core::marker::Send;
         /// The stream of responses [`chat`](Self::chat) returns.
+        /// Each item is a response message or a status that ends the call; wrap a message in `OutboundMessage` to choose whether it is compressed.
         type ChatStream: ::ferrule_core::api::codegen::Stream<
-                Item = ::core::result::Result<
-                    super::super::common::Note,
-                    ::ferrule_core::api::codegen::Status,
-                >,
+                Item: ::ferrule_core::api::codegen::ResponseItem<
+                        super::super::common::Note,
+                    >,
             >
             + ::core::marker::Send
             + 'static;
@@ -479,7 +483,9 @@ pub mod warehouse_client {
         pub async fn restock(
             &self,
             request: impl ::ferrule_core::api::codegen::IntoStreamingRequest<
-                Message = super::Book,
+                Message: ::core::convert::Into<
+                        ::ferrule_core::api::codegen::OutboundMessage<super::Book>,
+                    >,
             >,
         ) -> ::core::result::Result<
             ::ferrule_core::api::codegen::Response<()>,

@@ -32,12 +32,14 @@
 //!         self.inner.server_streaming(&LIST_BOOKS, request.into_request(),
 //!             ProstCodec::<ListBooksRequest, Book>::new()).await
 //!     }
-//!     pub async fn add_books(&self, request: impl IntoStreamingRequest<Message = Book>)
+//!     pub async fn add_books(&self,
+//!         request: impl IntoStreamingRequest<Message: Into<OutboundMessage<Book>>>)
 //!         -> Result<Response<AddBooksResponse>, Status> {
 //!         self.inner.client_streaming(&ADD_BOOKS, request.into_streaming_request(),
 //!             ProstCodec::<Book, AddBooksResponse>::new()).await
 //!     }
-//!     pub async fn chat(&self, request: impl IntoStreamingRequest<Message = ChatMessage>)
+//!     pub async fn chat(&self,
+//!         request: impl IntoStreamingRequest<Message: Into<OutboundMessage<ChatMessage>>>)
 //!         -> Result<Response<Streaming<ChatMessage>>, Status> {
 //!         self.inner.streaming(&CHAT, request.into_streaming_request(),
 //!             ProstCodec::<ChatMessage, ChatMessage>::new()).await
@@ -48,12 +50,13 @@
 //! pub trait Bookstore: Send + Sync + 'static {
 //!     fn get_book(&self, request: Request<GetBookRequest>)
 //!         -> impl Future<Output = Result<Response<Book>, Status>> + Send;
-//!     type ListBooksStream: Stream<Item = Result<Book, Status>> + Send + 'static;
+//!     // Items: Result<Book, Status> or Result<OutboundMessage<Book>, Status>.
+//!     type ListBooksStream: Stream<Item: ResponseItem<Book>> + Send + 'static;
 //!     fn list_books(&self, request: Request<ListBooksRequest>)
 //!         -> impl Future<Output = Result<Response<Self::ListBooksStream>, Status>> + Send;
 //!     fn add_books(&self, request: Request<Streaming<Book>>)
 //!         -> impl Future<Output = Result<Response<AddBooksResponse>, Status>> + Send;
-//!     type ChatStream: Stream<Item = Result<ChatMessage, Status>> + Send + 'static;
+//!     type ChatStream: Stream<Item: ResponseItem<ChatMessage>> + Send + 'static;
 //!     fn chat(&self, request: Request<Streaming<ChatMessage>>)
 //!         -> impl Future<Output = Result<Response<Self::ChatStream>, Status>> + Send;
 //! }
@@ -102,6 +105,7 @@ pub use crate::codec::metadata::MetadataMap;
 pub use crate::{Code, Status};
 
 pub use super::client::Client;
+pub use super::message::{InboundMessage, OutboundMessage, ResponseItem};
 pub use super::request::{Request, Response};
 pub use super::server::Routes;
 pub use super::server::handler::{

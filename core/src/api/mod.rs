@@ -6,6 +6,7 @@
 //! | [`Server`], [`Router`], [`ServerHandle`] | serving: accept loop, one driver task per connection, routing by path, graceful shutdown |
 //! | [`Channel`], [`Client`] | calling: one lazily connected, reconnecting HTTP/2 connection; interceptors and defaults |
 //! | [`Request`], [`Response`], [`Streaming`], [`CallContext`] | what handlers and callers exchange |
+//! | [`OutboundMessage`], [`InboundMessage`], [`ResponseItem`] | per-message compression: send one message uncompressed, see how one arrived |
 //! | [`Interceptor`] | async hooks on both sides |
 //! | [`stream_channel`] | a bounded channel whose receiver is a response stream; sends fail once the call is over |
 //! | [`Runtime`], [`Timer`], [`Listener`], [`Connector`] | what a runtime adapter provides |
@@ -29,6 +30,7 @@ mod context;
 #[cfg(feature = "health")]
 pub mod health;
 mod interceptor;
+mod message;
 #[cfg(feature = "reflection")]
 pub mod reflection;
 mod request;
@@ -41,6 +43,7 @@ mod streaming;
 pub use client::{Channel, ChannelConfig, Client, authority_of};
 pub use context::CallContext;
 pub use interceptor::Interceptor;
+pub use message::{InboundMessage, OutboundMessage, ResponseItem};
 pub use request::{Request, Response};
 pub use runtime::{BoxIo, Connector, Io, Listener, Runtime, Timer};
 pub use server::{Handler, Router, Routes, Server, ServerHandle};

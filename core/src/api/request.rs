@@ -27,6 +27,8 @@ pub struct Request<T> {
     context: Option<CallContext>,
     /// Client: the method being called (set by the client before interceptors).
     client_path: Option<&'static str>,
+    /// Server: the Compressed-Flag of the single request message.
+    message_compressed: Option<bool>,
 }
 
 impl<T> Request<T> {
@@ -41,6 +43,7 @@ impl<T> Request<T> {
             encoding: None,
             context: None,
             client_path: None,
+            message_compressed: None,
         }
     }
 
@@ -169,6 +172,7 @@ impl<T> Request<T> {
             encoding: self.encoding,
             context: self.context,
             client_path: self.client_path,
+            message_compressed: self.message_compressed,
         }
     }
 
@@ -194,6 +198,7 @@ impl<T> Request<T> {
             encoding,
             context,
             client_path,
+            message_compressed,
         } = self;
         let head = Request {
             message: (),
@@ -204,6 +209,7 @@ impl<T> Request<T> {
             encoding,
             context,
             client_path,
+            message_compressed,
         };
         (head, message)
     }
@@ -215,6 +221,20 @@ impl<T> Request<T> {
 
     pub(crate) fn set_client_path(&mut self, path: &'static str) {
         self.client_path = Some(path);
+    }
+
+    /// Server, unary and server-streaming methods: whether the request
+    /// message arrived compressed (its Compressed-Flag was 1). `None` on a
+    /// streaming request (ask [`Streaming::message_flagged`] per message)
+    /// and on a request built by the application.
+    ///
+    /// [`Streaming::message_flagged`]: super::Streaming::message_flagged
+    pub fn message_compressed(&self) -> Option<bool> {
+        self.message_compressed
+    }
+
+    pub(crate) fn set_message_compressed(&mut self, compressed: bool) {
+        self.message_compressed = Some(compressed);
     }
 }
 
@@ -239,6 +259,8 @@ pub struct Response<T> {
     trailers: MetadataMap,
     extensions: Extensions,
     encoding: Option<Encoding>,
+    /// Client: the Compressed-Flag of the single response message.
+    message_compressed: Option<bool>,
 }
 
 impl<T> Response<T> {
@@ -250,6 +272,7 @@ impl<T> Response<T> {
             trailers: MetadataMap::new(),
             extensions: Extensions::new(),
             encoding: None,
+            message_compressed: None,
         }
     }
 
@@ -322,6 +345,7 @@ impl<T> Response<T> {
             trailers: self.trailers,
             extensions: self.extensions,
             encoding: self.encoding,
+            message_compressed: self.message_compressed,
         }
     }
 
@@ -337,7 +361,22 @@ impl<T> Response<T> {
             trailers,
             extensions: Extensions::new(),
             encoding: None,
+            message_compressed: None,
         }
+    }
+
+    /// Client, unary and client-streaming methods: whether the response
+    /// message arrived compressed (its Compressed-Flag was 1). `None` on a
+    /// streaming response (ask [`Streaming::message_flagged`] per message)
+    /// and on a response built by the application.
+    ///
+    /// [`Streaming::message_flagged`]: super::Streaming::message_flagged
+    pub fn message_compressed(&self) -> Option<bool> {
+        self.message_compressed
+    }
+
+    pub(crate) fn set_message_compressed(&mut self, compressed: bool) {
+        self.message_compressed = Some(compressed);
     }
 }
 

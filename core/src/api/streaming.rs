@@ -12,6 +12,7 @@ use crate::codec::codec::Codec;
 use crate::codec::metadata::MetadataMap;
 
 use super::client::call::ClientCall;
+use super::message::InboundMessage;
 use super::server::call::ServerCall;
 
 type Decoder<T> = Box<dyn FnMut(Bytes) -> Result<T, Status> + Send + Sync>;
@@ -31,11 +32,16 @@ type Decoder<T> = Box<dyn FnMut(Bytes) -> Result<T, Status> + Send + Sync>;
 /// On the client, dropping the stream before it ended cancels the call
 /// (RST_STREAM CANCEL); [`trailers`](Self::trailers) holds the server's
 /// trailing metadata once the stream ended.
+///
+/// [`message_flagged`](Self::message_flagged) also tells whether each message
+/// arrived compressed, and [`last_compressed`](Self::last_compressed) does
+/// for the message the `Stream` gave last.
 pub struct Streaming<T> {
     source: Source,
     decode: Decoder<T>,
     trailers: Option<MetadataMap>,
     done: bool,
+    last_compressed: Option<bool>,
 }
 
 enum Source {
@@ -53,6 +59,7 @@ impl<T> Streaming<T> {
             decode: Box::new(move |bytes| codec.decode(bytes)),
             trailers: None,
             done: false,
+            last_compressed: None,
         }
     }
 
@@ -78,6 +85,23 @@ impl<T> Streaming<T> {
             Some(Err(status)) => Err(status),
             None => Ok(None),
         }
+    }
+
+    /// The next message and whether it arrived compressed (its
+    /// Compressed-Flag was 1): `Ok(Some(..))`, `Ok(None)` at the end, or the
+    /// call's error status.
+    pub async fn message_flagged(&mut self) -> Result<Option<InboundMessage<T>>, Status> {
+        let message = self.message().await?;
+        Ok(message.map(|message| InboundMessage {
+            message,
+            compressed: self.last_compressed.unwrap_or(false),
+        }))
+    }
+
+    /// Whether the message the stream gave last arrived compressed; `None`
+    /// before the first message.
+    pub fn last_compressed(&self) -> Option<bool> {
+        self.last_compressed
     }
 
     /// Client: the server's trailing metadata, once the stream ended.
@@ -112,8 +136,11 @@ impl<T> Stream for Streaming<T> {
             },
         };
         match next {
-            Ok(Some(bytes)) => match (this.decode)(bytes) {
-                Ok(message) => Poll::Ready(Some(Ok(message))),
+            Ok(Some(received)) => match (this.decode)(received.data) {
+                Ok(message) => {
+                    this.last_compressed = Some(received.compressed);
+                    Poll::Ready(Some(Ok(message)))
+                }
                 Err(status) => {
                     this.done = true;
                     this.fail(&status);

@@ -6,13 +6,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 
 use crate::Status;
 use crate::codec::codec::Codec;
 use crate::codec::metadata::MetadataMap;
-use crate::proto::{CallId, ClientConnection, RecvError, SendError};
+use crate::proto::{CallId, ClientConnection, ReceivedMessage, RecvError, SendError, SendOptions};
 
+use super::super::message::OutboundMessage;
 use super::super::runtime::BoxIo;
 
 /// A client connection shared by its driver and its calls' handles.
@@ -163,15 +164,19 @@ impl ClientCall {
         Poll::Pending
     }
 
-    /// The next response message; `Ok(None)` once the server finished and
-    /// every message was taken (then [`poll_finished`](Self::poll_finished)).
-    pub(crate) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, Status>> {
+    /// The next response message and its Compressed-Flag; `Ok(None)` once
+    /// the server finished and every message was taken (then
+    /// [`poll_finished`](Self::poll_finished)).
+    pub(crate) fn poll_recv(
+        &self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Option<ReceivedMessage>, Status>> {
         let mut state = self.inner.conn.lock();
         let state = &mut *state;
         let Some(engine) = state.engine.as_mut() else {
             return Poll::Ready(Ok(None));
         };
-        match engine.recv_message(self.inner.id) {
+        match engine.recv_message_flagged(self.inner.id) {
             Ok(Some(message)) => {
                 state.wake_driver();
                 Poll::Ready(Ok(Some(message)))
@@ -224,8 +229,9 @@ impl ClientCall {
         &self,
         codec: &mut C,
         item: C::Encode,
+        options: SendOptions,
     ) -> Result<(), SendFailure> {
-        std::future::poll_fn(move |cx| self.inner.poll_send(cx, codec, &item)).await
+        std::future::poll_fn(move |cx| self.inner.poll_send(cx, codec, &item, options)).await
     }
 
     /// Half-closes the request side.
@@ -273,6 +279,7 @@ impl CallInner {
         cx: &mut Context<'_>,
         codec: &mut C,
         item: &C::Encode,
+        options: SendOptions,
     ) -> Poll<Result<(), SendFailure>> {
         let mut state = self.conn.lock();
         let state = &mut *state;
@@ -280,7 +287,7 @@ impl CallInner {
             return Poll::Ready(Err(SendFailure::CallOver));
         };
         let mut encode_error = None;
-        let result = engine.send_message_with(self.id, |buf: &mut BytesMut| {
+        let result = engine.send_message_with_options(self.id, options, |buf: &mut BytesMut| {
             codec.encode(item, buf).map_err(|status| {
                 let text = status.message().to_owned();
                 encode_error = Some(status);
@@ -331,12 +338,14 @@ impl CallInner {
 }
 
 impl CallSender {
-    /// Sends every item of `stream`, then half-closes. Stops when the call
-    /// is over; a message that cannot be sent ends the call with its status.
+    /// Sends every item of `stream` (each compressed or not as its
+    /// [`OutboundMessage`] says), then half-closes. Stops when the call is
+    /// over; a message that cannot be sent ends the call with its status.
     pub(crate) async fn pump<C, S>(self, stream: S, mut codec: C)
     where
         C: Codec,
-        S: futures_core::Stream<Item = C::Encode>,
+        S: futures_core::Stream,
+        S::Item: Into<OutboundMessage<C::Encode>>,
     {
         let mut stream = std::pin::pin!(stream);
         loop {
@@ -344,16 +353,22 @@ impl CallSender {
                 if self.inner.poll_over(cx).is_ready() {
                     return Poll::Ready(None);
                 }
-                stream.as_mut().poll_next(cx).map(Some)
+                // Converted here so that only the encoded type is held
+                // across the send (and must be `Send`), not the item type.
+                let item = std::task::ready!(stream.as_mut().poll_next(cx));
+                Poll::Ready(Some(item.map(Into::<OutboundMessage<C::Encode>>::into)))
             })
             .await;
             match next {
                 None => return,
                 Some(None) => return self.inner.close_send(),
-                Some(Some(item)) => {
+                Some(Some(outbound)) => {
+                    let options = outbound.send_options();
+                    let item = outbound.into_inner();
                     let (inner, codec) = (&self.inner, &mut codec);
                     let sent =
-                        std::future::poll_fn(move |cx| inner.poll_send(cx, codec, &item)).await;
+                        std::future::poll_fn(move |cx| inner.poll_send(cx, codec, &item, options))
+                            .await;
                     match sent {
                         Ok(()) => {}
                         Err(SendFailure::CallOver) => return,

@@ -14,10 +14,11 @@ use crate::Status;
 use crate::codec::codec::Codec;
 use crate::codec::compression::Encoding;
 use crate::codec::metadata::MetadataMap;
-use crate::proto::{CallOptions, CallPath};
+use crate::proto::{CallOptions, CallPath, SendOptions};
 
 use super::codegen::MethodDescriptor;
 use super::interceptor::{Interceptor, Interceptors};
+use super::message::OutboundMessage;
 use super::request::{Request, Response};
 use super::streaming::Streaming;
 use call::{ClientCall, SendFailure};
@@ -115,7 +116,9 @@ impl Client {
         Ok((call, message))
     }
 
-    /// A unary call: one request, one response.
+    /// A unary call: one request, one response. The response's
+    /// [`message_compressed`](Response::message_compressed) says whether the
+    /// server compressed its message.
     pub async fn unary<C>(
         &self,
         method: &MethodDescriptor,
@@ -155,7 +158,11 @@ impl Client {
     }
 
     /// A client-streaming call: the request stream is sent by a task spawned
-    /// on the channel's runtime; one response.
+    /// on the channel's runtime; one response. The stream yields messages,
+    /// or [`OutboundMessage`]s to choose per message whether to compress.
+    ///
+    /// The response's [`message_compressed`](Response::message_compressed)
+    /// says whether the server compressed its message.
     pub async fn client_streaming<C, S>(
         &self,
         method: &MethodDescriptor,
@@ -166,7 +173,8 @@ impl Client {
         C: Codec + Clone + Send + Sync + 'static,
         C::Encode: Send + 'static,
         C::Decode: Send + 'static,
-        S: Stream<Item = C::Encode> + Send + 'static,
+        S: Stream + Send + 'static,
+        S::Item: Into<OutboundMessage<C::Encode>>,
     {
         let (call, stream) = self.start(method, request).await?;
         self.spawn_sender(&call, stream, codec.clone());
@@ -175,7 +183,9 @@ impl Client {
 
     /// A bidirectional-streaming call: the request stream is sent by a task
     /// spawned on the channel's runtime; responses arrive as a stream. Returns
-    /// once the server sent its response headers.
+    /// once the server sent its response headers. The request stream yields
+    /// messages, or [`OutboundMessage`]s to choose per message whether to
+    /// compress.
     pub async fn streaming<C, S>(
         &self,
         method: &MethodDescriptor,
@@ -186,7 +196,8 @@ impl Client {
         C: Codec + Clone + Send + Sync + 'static,
         C::Encode: Send + 'static,
         C::Decode: Send + 'static,
-        S: Stream<Item = C::Encode> + Send + 'static,
+        S: Stream + Send + 'static,
+        S::Item: Into<OutboundMessage<C::Encode>>,
     {
         let (call, stream) = self.start(method, request).await?;
         self.spawn_sender(&call, stream, codec.clone());
@@ -202,7 +213,8 @@ impl Client {
     where
         C: Codec + Send + 'static,
         C::Encode: Send + 'static,
-        S: Stream<Item = C::Encode> + Send + 'static,
+        S: Stream + Send + 'static,
+        S::Item: Into<OutboundMessage<C::Encode>>,
     {
         let sender = call.sender();
         self.channel
@@ -219,7 +231,7 @@ async fn send_one<C: Codec>(
     codec: &mut C,
     message: C::Encode,
 ) -> Result<(), Status> {
-    match call.send(codec, message).await {
+    match call.send(codec, message, SendOptions::default()).await {
         Ok(()) | Err(SendFailure::CallOver) => {}
         Err(SendFailure::Fatal(status)) => {
             call.cancel_with(status.clone());
@@ -237,7 +249,8 @@ async fn read_one<C: Codec>(
 ) -> Result<Response<C::Decode>, Status> {
     let headers = std::future::poll_fn(|cx| call.poll_headers(cx)).await?;
     let mut message = None;
-    while let Some(bytes) = std::future::poll_fn(|cx| call.poll_recv(cx)).await? {
+    let mut compressed = false;
+    while let Some(received) = std::future::poll_fn(|cx| call.poll_recv(cx)).await? {
         if message.is_some() {
             let status = Status::internal(
                 "the server sent more than one response message to a single-response method",
@@ -245,7 +258,8 @@ async fn read_one<C: Codec>(
             call.cancel_with(status.clone());
             return Err(status);
         }
-        match codec.decode(bytes) {
+        compressed = received.compressed;
+        match codec.decode(received.data) {
             Ok(decoded) => message = Some(decoded),
             Err(status) => {
                 call.cancel_with(status.clone());
@@ -258,7 +272,11 @@ async fn read_one<C: Codec>(
         return Err(status);
     }
     match message {
-        Some(message) => Ok(Response::from_parts(message, headers, trailers)),
+        Some(message) => {
+            let mut response = Response::from_parts(message, headers, trailers);
+            response.set_message_compressed(compressed);
+            Ok(response)
+        }
         None => Err(Status::internal(
             "the server finished with OK but sent no response message",
         )),

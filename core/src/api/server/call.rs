@@ -7,13 +7,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 
 use crate::Status;
 use crate::codec::codec::Codec;
 use crate::codec::compression::Encoding;
 use crate::codec::metadata::MetadataMap;
-use crate::proto::{CallId, RecvError, SendError, ServerConnection};
+use crate::proto::{CallId, ReceivedMessage, RecvError, SendError, SendOptions, ServerConnection};
 
 use super::super::context::CallContext;
 use super::super::runtime::BoxIo;
@@ -118,15 +118,19 @@ impl ServerCall {
             .unwrap_or_else(|| Status::cancelled("the call is over"))
     }
 
-    /// The next request message; `Ok(None)` after the client half-closed,
-    /// an error for a stream that ended any other way.
-    pub(crate) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, Status>> {
+    /// The next request message and its Compressed-Flag; `Ok(None)` after
+    /// the client half-closed, an error for a stream that ended any other
+    /// way.
+    pub(crate) fn poll_recv(
+        &self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Option<ReceivedMessage>, Status>> {
         let mut state = self.inner.conn.lock();
         let state = &mut *state;
         let Some(engine) = state.engine.as_mut() else {
             return Poll::Ready(Err(self.closed_or(connection_gone())));
         };
-        let result = engine.recv_message(self.inner.id);
+        let result = engine.recv_message_flagged(self.inner.id);
         match result {
             Ok(Some(message)) => {
                 state.wake_driver();
@@ -157,13 +161,14 @@ impl ServerCall {
         self.inner.context.cancel_status().unwrap_or(status)
     }
 
-    /// Encodes and queues one response message, waiting while the call's send
-    /// buffer is full.
+    /// Encodes and queues one response message (compressed or not as
+    /// `options` say), waiting while the call's send buffer is full.
     pub(crate) fn poll_send<C: Codec>(
         &self,
         cx: &mut Context<'_>,
         codec: &mut C,
         item: &C::Encode,
+        options: SendOptions,
     ) -> Poll<Result<(), Status>> {
         let mut state = self.inner.conn.lock();
         let state = &mut *state;
@@ -171,13 +176,14 @@ impl ServerCall {
             return Poll::Ready(Err(self.closed_or(connection_gone())));
         };
         let mut encode_error = None;
-        let result = engine.send_message_with(self.inner.id, |buf: &mut BytesMut| {
-            codec.encode(item, buf).map_err(|status| {
-                let text = status.message().to_owned();
-                encode_error = Some(status);
-                text
-            })
-        });
+        let result =
+            engine.send_message_with_options(self.inner.id, options, |buf: &mut BytesMut| {
+                codec.encode(item, buf).map_err(|status| {
+                    let text = status.message().to_owned();
+                    encode_error = Some(status);
+                    text
+                })
+            });
         match result {
             Ok(()) => {
                 state.wake_driver();
@@ -203,8 +209,9 @@ impl ServerCall {
         &self,
         codec: &mut C,
         item: C::Encode,
+        options: SendOptions,
     ) -> Result<(), Status> {
-        std::future::poll_fn(move |cx| self.poll_send(cx, codec, &item)).await
+        std::future::poll_fn(move |cx| self.poll_send(cx, codec, &item, options)).await
     }
 
     /// Chooses the encoding of the response messages: effective if the

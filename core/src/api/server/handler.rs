@@ -13,9 +13,11 @@ use futures_core::Stream;
 use crate::Status;
 use crate::codec::codec::Codec;
 use crate::codec::metadata::MetadataMap;
+use crate::proto::SendOptions;
 
 use super::super::codegen::MethodKind;
 use super::super::interceptor::{BoxFuture, Interceptors};
+use super::super::message::ResponseItem;
 use super::super::request::{Request, Response};
 use super::super::streaming::Streaming;
 use super::call::ServerCall;
@@ -112,7 +114,7 @@ where
     C::Decode: Send + 'static,
     F: Fn(Arc<S>, Request<C::Decode>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Response<St>, Status>> + Send + 'static,
-    St: Stream<Item = Result<C::Encode, Status>> + Send + 'static,
+    St: Stream<Item: ResponseItem<C::Encode>> + Send + 'static,
 {
     Handler {
         kind: MethodKind::ServerStreaming,
@@ -154,7 +156,7 @@ where
     C::Decode: Send + 'static,
     F: Fn(Arc<S>, Request<Streaming<C::Decode>>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Response<St>, Status>> + Send + 'static,
-    St: Stream<Item = Result<C::Encode, Status>> + Send + 'static,
+    St: Stream<Item: ResponseItem<C::Encode>> + Send + 'static,
 {
     Handler {
         kind: MethodKind::BidiStreaming,
@@ -185,17 +187,18 @@ async fn intercept(
 }
 
 /// Reads the one request message of a unary or server-streaming call
-/// (waiting for the client's half-close, as the other implementations do).
-async fn read_one<C: Codec>(call: &ServerCall, codec: &mut C) -> Result<C::Decode, Status> {
+/// (waiting for the client's half-close, as the other implementations do),
+/// and whether it arrived compressed.
+async fn read_one<C: Codec>(call: &ServerCall, codec: &mut C) -> Result<(C::Decode, bool), Status> {
     let first = std::future::poll_fn(|cx| call.poll_recv(cx)).await?;
     let Some(first) = first else {
         return Err(Status::internal(
             "the client half-closed without sending the request message",
         ));
     };
-    let message = codec.decode(first)?;
+    let message = codec.decode(first.data)?;
     match std::future::poll_fn(|cx| call.poll_recv(cx)).await? {
-        None => Ok(message),
+        None => Ok((message, first.compressed)),
         Some(_) => Err(Status::internal(
             "the client sent more than one request message to a single-request method",
         )),
@@ -217,7 +220,7 @@ async fn respond_one<C: Codec>(
             if !metadata.is_empty() && call.send_headers(&metadata).is_err() {
                 return;
             }
-            match call.send(codec, message).await {
+            match call.send(codec, message, SendOptions::default()).await {
                 Ok(()) => call.finish(Status::ok(), &trailers),
                 Err(status) => call.finish(status, &MetadataMap::new()),
             }
@@ -226,15 +229,16 @@ async fn respond_one<C: Codec>(
     }
 }
 
-/// Sends the headers, then every message of `stream`, then the status. Stops
-/// early (dropping the stream) when the call is cancelled.
+/// Sends the headers, then every message of `stream` (each compressed or not
+/// as its item says), then the status. Stops early (dropping the stream)
+/// when the call is cancelled.
 async fn respond_stream<C, St>(
     call: &ServerCall,
     codec: &mut C,
     result: Result<Response<St>, Status>,
 ) where
     C: Codec,
-    St: Stream<Item = Result<C::Encode, Status>>,
+    St: Stream<Item: ResponseItem<C::Encode>>,
 {
     let response = match result {
         Ok(response) => response,
@@ -258,12 +262,13 @@ async fn respond_stream<C, St>(
             stream.as_mut().poll_next(cx).map(Some)
         })
         .await;
-        match next {
+        match next.map(|item| item.map(ResponseItem::into_outbound)) {
             // Cancelled: nothing more can reach the client.
             None => return,
             Some(None) => return call.finish(Status::ok(), &trailers),
-            Some(Some(Ok(message))) => {
-                if let Err(status) = call.send(codec, message).await {
+            Some(Some(Ok(outbound))) => {
+                let options = outbound.send_options();
+                if let Err(status) = call.send(codec, outbound.into_inner(), options).await {
                     return call.finish(status, &MetadataMap::new());
                 }
             }
@@ -272,8 +277,12 @@ async fn respond_stream<C, St>(
     }
 }
 
-fn with_head<T>(head: Request<()>, message: T) -> Request<T> {
-    head.with_message(message)
+/// The request a single-message handler sees: the head, the message and
+/// its Compressed-Flag.
+fn with_head<T>(head: Request<()>, (message, compressed): (T, bool)) -> Request<T> {
+    let mut request = head.with_message(message);
+    request.set_message_compressed(compressed);
+    request
 }
 
 impl<S, F, C, Fut> ErasedHandler for MethodHandler<S, F, C, UNARY>
@@ -314,7 +323,7 @@ where
     C::Decode: Send + 'static,
     F: Fn(Arc<S>, Request<C::Decode>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Response<St>, Status>> + Send + 'static,
-    St: Stream<Item = Result<C::Encode, Status>> + Send + 'static,
+    St: Stream<Item: ResponseItem<C::Encode>> + Send + 'static,
 {
     fn serve(
         self: Arc<Self>,
@@ -358,7 +367,8 @@ where
             };
             let mut codec = self.codec.clone();
             let requests = Streaming::server(call.clone(), self.codec.clone());
-            let result = (self.method)(Arc::clone(&self.service), with_head(head, requests)).await;
+            let result =
+                (self.method)(Arc::clone(&self.service), head.with_message(requests)).await;
             respond_one(&call, &mut codec, result).await;
         })
     }
@@ -372,7 +382,7 @@ where
     C::Decode: Send + 'static,
     F: Fn(Arc<S>, Request<Streaming<C::Decode>>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Response<St>, Status>> + Send + 'static,
-    St: Stream<Item = Result<C::Encode, Status>> + Send + 'static,
+    St: Stream<Item: ResponseItem<C::Encode>> + Send + 'static,
 {
     fn serve(
         self: Arc<Self>,
@@ -386,7 +396,8 @@ where
             };
             let mut codec = self.codec.clone();
             let requests = Streaming::server(call.clone(), self.codec.clone());
-            let result = (self.method)(Arc::clone(&self.service), with_head(head, requests)).await;
+            let result =
+                (self.method)(Arc::clone(&self.service), head.with_message(requests)).await;
             respond_stream(&call, &mut codec, result).await;
         })
     }

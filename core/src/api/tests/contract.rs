@@ -65,7 +65,7 @@ impl EchoClient {
 
     pub async fn collect(
         &self,
-        request: impl IntoStreamingRequest<Message = Bytes>,
+        request: impl IntoStreamingRequest<Message: Into<OutboundMessage<Bytes>>>,
     ) -> Result<Response<Bytes>, Status> {
         self.inner
             .client_streaming(&COLLECT, request.into_streaming_request(), BytesCodec)
@@ -74,7 +74,7 @@ impl EchoClient {
 
     pub async fn chat(
         &self,
-        request: impl IntoStreamingRequest<Message = Bytes>,
+        request: impl IntoStreamingRequest<Message: Into<OutboundMessage<Bytes>>>,
     ) -> Result<Response<Streaming<Bytes>>, Status> {
         self.inner
             .streaming(&CHAT, request.into_streaming_request(), BytesCodec)
@@ -87,7 +87,7 @@ pub trait Echo: Send + Sync + 'static {
         &self,
         request: Request<Bytes>,
     ) -> impl Future<Output = Result<Response<Bytes>, Status>> + Send;
-    type ExpandStream: Stream<Item = Result<Bytes, Status>> + Send + 'static;
+    type ExpandStream: Stream<Item: ResponseItem<Bytes>> + Send + 'static;
     fn expand(
         &self,
         request: Request<Bytes>,
@@ -96,7 +96,7 @@ pub trait Echo: Send + Sync + 'static {
         &self,
         request: Request<Streaming<Bytes>>,
     ) -> impl Future<Output = Result<Response<Bytes>, Status>> + Send;
-    type ChatStream: Stream<Item = Result<Bytes, Status>> + Send + 'static;
+    type ChatStream: Stream<Item: ResponseItem<Bytes>> + Send + 'static;
     fn chat(
         &self,
         request: Request<Streaming<Bytes>>,
@@ -172,13 +172,15 @@ impl Echo for Impl {
     async fn echo(&self, request: Request<Bytes>) -> Result<Response<Bytes>, Status> {
         Ok(Response::new(request.into_inner()))
     }
-    type ExpandStream = Iter<std::vec::IntoIter<Result<Bytes, Status>>>;
+    // Per-message compression: the second reply goes out uncompressed.
+    type ExpandStream = Iter<std::vec::IntoIter<Result<OutboundMessage<Bytes>, Status>>>;
     async fn expand(
         &self,
         request: Request<Bytes>,
     ) -> Result<Response<Self::ExpandStream>, Status> {
         let m = request.into_inner();
-        Ok(Response::new(Iter(vec![Ok(m.clone()), Ok(m)].into_iter())))
+        let replies = vec![Ok(m.clone().into()), Ok(OutboundMessage::uncompressed(m))];
+        Ok(Response::new(Iter(replies.into_iter())))
     }
     async fn collect(&self, request: Request<Streaming<Bytes>>) -> Result<Response<Bytes>, Status> {
         let mut stream = request.into_inner();
@@ -222,6 +224,9 @@ fn client_futures_are_send(client: EchoClient) {
     assert_send(&client.expand(Request::new(Bytes::new())));
     assert_send(&client.collect(Iter(vec![Bytes::new()].into_iter())));
     assert_send(&client.chat(Iter(vec![Bytes::new()].into_iter())));
+    assert_send(&client.chat(Iter(
+        vec![OutboundMessage::uncompressed(Bytes::new())].into_iter(),
+    )));
 }
 
 struct AddToken;

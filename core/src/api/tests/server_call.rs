@@ -122,6 +122,7 @@ impl World {
 
 fn recv(call: &ServerCall) -> Poll<Result<Option<Bytes>, Status>> {
     call.poll_recv(&mut Context::from_waker(Waker::noop()))
+        .map(|r| r.map(|m| m.map(|m| m.data)))
 }
 
 #[test]
@@ -233,4 +234,72 @@ fn a_status_with_unencodable_trailers_still_reaches_the_client() {
         }
     }
     assert_eq!(outcome, Some(Status::not_found("no such book")));
+}
+
+/// A message codec for `poll_send`: the bytes as they are.
+fn sent(call: &ServerCall, message: &'static [u8], compress: bool) -> Poll<Result<(), Status>> {
+    let mut codec = crate::codec::codec::BytesCodec;
+    let options = crate::proto::SendOptions { compress };
+    call.poll_send(
+        &mut Context::from_waker(Waker::noop()),
+        &mut codec,
+        &Bytes::from_static(message),
+        options,
+    )
+}
+
+#[test]
+fn each_message_keeps_its_own_compressed_flag_both_ways() {
+    use crate::codec::compression::Encoding;
+    use crate::proto::SendOptions;
+
+    let flags = [true, false, false, true];
+    let mut world = World::new();
+    let id = world
+        .client
+        .start_call(
+            world.now,
+            "/t.T/Chat",
+            CallOptions::new().with_encoding(Encoding::Gzip),
+        )
+        .unwrap();
+    for (n, compress) in flags.into_iter().enumerate() {
+        let body = Bytes::from(vec![b'a' + n as u8; 100]);
+        world
+            .client
+            .send_message_options(id, body, SendOptions { compress })
+            .unwrap();
+    }
+    world.client.close_send(id).unwrap();
+    let call = world.accept();
+    world.pump();
+    let mut seen = Vec::new();
+    while let Poll::Ready(Ok(Some(message))) =
+        call.poll_recv(&mut Context::from_waker(Waker::noop()))
+    {
+        assert_eq!(message.data.len(), 100);
+        seen.push(message.compressed);
+    }
+    assert_eq!(seen, flags, "request flags as the handler reads them");
+
+    call.set_send_encoding(Encoding::Gzip);
+    call.send_headers(&MetadataMap::new()).unwrap();
+    for (body, compress) in [b"one" as &'static [u8], b"two", b"three", b"four"]
+        .into_iter()
+        .zip(flags)
+    {
+        assert_eq!(sent(&call, body, compress), Poll::Ready(Ok(())));
+    }
+    call.finish(Status::ok(), &MetadataMap::new());
+    world.pump();
+    let mut back = Vec::new();
+    while let Ok(Some(message)) = world.client.recv_message_flagged(id) {
+        back.push((message.data, message.compressed));
+    }
+    let want: Vec<(Bytes, bool)> = ["one", "two", "three", "four"]
+        .into_iter()
+        .map(|s| Bytes::from(s.as_bytes()))
+        .zip(flags)
+        .collect();
+    assert_eq!(back, want, "response flags as the client engine reads them");
 }

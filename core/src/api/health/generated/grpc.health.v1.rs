@@ -177,11 +177,9 @@ pub mod health_server {
             >,
         > + ::core::marker::Send;
         /// The stream of responses [`watch`](Self::watch) returns.
+        /// Each item is a response message or a status that ends the call; wrap a message in `OutboundMessage` to choose whether it is compressed.
         type WatchStream: crate::api::codegen::Stream<
-                Item = ::core::result::Result<
-                    super::HealthCheckResponse,
-                    crate::api::codegen::Status,
-                >,
+                Item: crate::api::codegen::ResponseItem<super::HealthCheckResponse>,
             >
             + ::core::marker::Send
             + 'static;

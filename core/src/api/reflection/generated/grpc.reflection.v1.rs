@@ -170,7 +170,11 @@ pub mod server_reflection_client {
         pub async fn server_reflection_info(
             &self,
             request: impl crate::api::codegen::IntoStreamingRequest<
-                Message = super::ServerReflectionRequest,
+                Message: ::core::convert::Into<
+                        crate::api::codegen::OutboundMessage<
+                            super::ServerReflectionRequest,
+                        >,
+                    >,
             >,
         ) -> ::core::result::Result<
             crate::api::codegen::Response<
@@ -198,11 +202,9 @@ pub mod server_reflection_server {
     /// Methods may be written as `async fn`; register the implementation with [`ServerReflectionServer`].
     pub trait ServerReflection: Send + Sync + 'static {
         /// The stream of responses [`server_reflection_info`](Self::server_reflection_info) returns.
+        /// Each item is a response message or a status that ends the call; wrap a message in `OutboundMessage` to choose whether it is compressed.
         type ServerReflectionInfoStream: crate::api::codegen::Stream<
-                Item = ::core::result::Result<
-                    super::ServerReflectionResponse,
-                    crate::api::codegen::Status,
-                >,
+                Item: crate::api::codegen::ResponseItem<super::ServerReflectionResponse>,
             >
             + ::core::marker::Send
             + 'static;

@@ -170,7 +170,11 @@ pub mod server_reflection_client {
         pub async fn server_reflection_info(
             &self,
             request: impl crate::api::codegen::IntoStreamingRequest<
-                Message = super::ServerReflectionRequest,
+                Message: ::core::convert::Into<
+                        crate::api::codegen::OutboundMessage<
+                            super::ServerReflectionRequest,
+                        >,
+                    >,
             >,
         ) -> ::core::result::Result<
             crate::api::codegen::Response<
