@@ -6,7 +6,7 @@ use std::fmt::Display;
 use bytes::{Bytes, BytesMut};
 
 use crate::codec::compression::{Encoding, compress};
-use crate::codec::frame::{FrameError, HEADER_LEN, MessageEncoder, encode_header};
+use crate::codec::frame::{FrameError, MessageEncoder, encode_header};
 
 use super::error::SendError;
 
@@ -71,26 +71,26 @@ fn frame_error(err: FrameError) -> SendError {
     }
 }
 
-/// Frames `payload`: one or two buffers to queue, in order.
+/// Frames `payload`, appending it to `dst` (a call's buffer of messages
+/// waiting to be sent). A message too large to copy has only its prefix
+/// appended; it is returned, to be queued right after `dst`'s bytes. On an
+/// error `dst` is left as it was.
 pub(crate) fn frame_bytes(
     payload: Bytes,
     encoding: Encoding,
     max: usize,
-) -> Result<(Bytes, Option<Bytes>), SendError> {
+    dst: &mut BytesMut,
+) -> Result<Option<Bytes>, SendError> {
     let encoder = MessageEncoder::new().with_max_message_size(max);
     if encoding != Encoding::Identity {
-        let mut buf = BytesMut::new();
-        encoder.encode_with(&mut buf, true, |body| {
+        encoder.encode_with(dst, true, |body| {
             compress(encoding, &payload, body).map_err(|e| SendError::Encode(e.to_string()))
         })?;
-        return Ok((buf.freeze(), None));
+        return Ok(None);
     }
     if payload.len() <= COPY_THRESHOLD {
-        let mut buf = BytesMut::with_capacity(HEADER_LEN + payload.len());
-        encoder
-            .encode(&mut buf, false, &payload)
-            .map_err(frame_error)?;
-        return Ok((buf.freeze(), None));
+        encoder.encode(dst, false, &payload).map_err(frame_error)?;
+        return Ok(None);
     }
     if payload.len() > max {
         return Err(SendError::MessageTooLarge {
@@ -102,34 +102,35 @@ pub(crate) fn frame_bytes(
         len: payload.len(),
         max: u32::MAX as usize,
     })?;
-    let header = Bytes::copy_from_slice(&encode_header(0, len));
-    Ok((header, Some(payload)))
+    dst.extend_from_slice(&encode_header(0, len));
+    Ok(Some(payload))
 }
 
-/// Frames a message written in place by `encode`.
+/// Frames a message written in place by `encode`, appending it to `dst`. On
+/// an error `dst` is left as it was.
 pub(crate) fn frame_with<E, F>(
     encoding: Encoding,
     max: usize,
+    dst: &mut BytesMut,
     encode: F,
-) -> Result<Bytes, SendError>
+) -> Result<(), SendError>
 where
     E: Display,
     F: FnOnce(&mut BytesMut) -> Result<(), E>,
 {
     let encoder = MessageEncoder::new().with_max_message_size(max);
-    let mut buf = BytesMut::new();
     if encoding == Encoding::Identity {
-        encoder.encode_with(&mut buf, false, |body| {
+        encoder.encode_with(dst, false, |body| {
             encode(body).map_err(|e| SendError::Encode(e.to_string()))
         })?;
-        return Ok(buf.freeze());
+        return Ok(());
     }
     let mut plain = BytesMut::new();
     encode(&mut plain).map_err(|e| SendError::Encode(e.to_string()))?;
-    encoder.encode_with(&mut buf, true, |body| {
+    encoder.encode_with(dst, true, |body| {
         compress(encoding, &plain, body).map_err(|e| SendError::Encode(e.to_string()))
     })?;
-    Ok(buf.freeze())
+    Ok(())
 }
 
 impl From<FrameError> for SendError {
@@ -142,6 +143,7 @@ impl From<FrameError> for SendError {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::codec::frame::HEADER_LEN;
 
     #[test]
     fn uncompressed_options_frame_with_flag_zero() {
@@ -166,61 +168,82 @@ mod tests {
         for (options, call, want) in table {
             assert_eq!(options.encoding(call), want, "{options:?} on {call}");
         }
-        let (a, _) = frame_bytes(
+        let mut dst = BytesMut::new();
+        let big = frame_bytes(
             Bytes::from_static(b"hi"),
             SendOptions::uncompressed().encoding(Encoding::Gzip),
             100,
+            &mut dst,
         )
         .unwrap();
-        assert_eq!(&a[..], b"\x00\x00\x00\x00\x02hi");
+        assert!(big.is_none());
+        assert_eq!(&dst[..], b"\x00\x00\x00\x00\x02hi");
     }
 
     #[test]
-    fn small_messages_are_one_buffer() {
-        let (a, b) = frame_bytes(Bytes::from_static(b"hi"), Encoding::Identity, 100).unwrap();
-        assert_eq!(&a[..], b"\x00\x00\x00\x00\x02hi");
-        assert!(b.is_none());
-        let (a, b) = frame_bytes(Bytes::new(), Encoding::Identity, 100).unwrap();
-        assert_eq!(&a[..], b"\x00\x00\x00\x00\x00");
-        assert!(b.is_none());
+    fn small_messages_are_appended_behind_what_is_buffered() {
+        let mut dst = BytesMut::from(&b"queued"[..]);
+        let big =
+            frame_bytes(Bytes::from_static(b"hi"), Encoding::Identity, 100, &mut dst).unwrap();
+        assert!(big.is_none());
+        let big = frame_bytes(Bytes::new(), Encoding::Identity, 100, &mut dst).unwrap();
+        assert!(big.is_none());
+        frame_with(Encoding::Identity, 100, &mut dst, |b: &mut BytesMut| {
+            b.extend_from_slice(b"xy");
+            Ok::<(), String>(())
+        })
+        .unwrap();
+        assert_eq!(
+            &dst[..],
+            b"queued\x00\x00\x00\x00\x02hi\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02xy"
+        );
     }
 
     #[test]
     fn large_messages_are_not_copied() {
         let payload = Bytes::from(vec![7u8; COPY_THRESHOLD + 1]);
-        let (a, b) = frame_bytes(payload.clone(), Encoding::Identity, usize::MAX).unwrap();
-        assert_eq!(a.len(), HEADER_LEN);
-        assert_eq!(b.unwrap().as_ptr(), payload.as_ptr());
+        let mut dst = BytesMut::new();
+        let big = frame_bytes(payload.clone(), Encoding::Identity, usize::MAX, &mut dst).unwrap();
+        assert_eq!(dst.len(), HEADER_LEN);
+        assert_eq!(big.unwrap().as_ptr(), payload.as_ptr());
     }
 
     #[test]
-    fn limits_apply_on_every_path() {
+    fn limits_apply_on_every_path_and_leave_the_buffer_alone() {
+        let mut dst = BytesMut::from(&b"queued"[..]);
         assert_eq!(
-            frame_bytes(Bytes::from_static(b"abc"), Encoding::Identity, 2).unwrap_err(),
+            frame_bytes(Bytes::from_static(b"abc"), Encoding::Identity, 2, &mut dst).unwrap_err(),
             SendError::MessageTooLarge { len: 3, max: 2 }
         );
         let big = Bytes::from(vec![0u8; COPY_THRESHOLD + 10]);
         assert!(matches!(
-            frame_bytes(big, Encoding::Identity, COPY_THRESHOLD),
+            frame_bytes(big, Encoding::Identity, COPY_THRESHOLD, &mut dst),
             Err(SendError::MessageTooLarge { .. })
         ));
-        let err = frame_with(Encoding::Identity, 2, |b: &mut BytesMut| {
+        let err = frame_with(Encoding::Identity, 2, &mut dst, |b: &mut BytesMut| {
             b.extend_from_slice(b"abc");
             Ok::<(), String>(())
         })
         .unwrap_err();
         assert_eq!(err, SendError::MessageTooLarge { len: 3, max: 2 });
+        assert_eq!(&dst[..], b"queued");
     }
 
     #[test]
     fn encoder_errors_are_reported() {
-        let err = frame_with(Encoding::Identity, 10, |_: &mut BytesMut| Err("boom")).unwrap_err();
+        let mut dst = BytesMut::new();
+        let err = frame_with(Encoding::Identity, 10, &mut dst, |b: &mut BytesMut| {
+            b.extend_from_slice(b"partial");
+            Err("boom")
+        })
+        .unwrap_err();
         assert_eq!(err, SendError::Encode("boom".into()));
-        let ok = frame_with(Encoding::Identity, 10, |b: &mut BytesMut| {
+        assert!(dst.is_empty(), "a failed encoding leaves nothing behind");
+        frame_with(Encoding::Identity, 10, &mut dst, |b: &mut BytesMut| {
             b.extend_from_slice(b"x");
             Ok::<(), &str>(())
         })
         .unwrap();
-        assert_eq!(&ok[..], b"\x00\x00\x00\x00\x01x");
+        assert_eq!(&dst[..], b"\x00\x00\x00\x00\x01x");
     }
 }

@@ -240,6 +240,16 @@ fn decode(
     Ok(())
 }
 
+/// Messages are framed into a call's open buffer until it holds this much
+/// (the smallest frame size a peer may allow); then it is queued as one
+/// chunk. h2 writes every DATA frame with a write of its own, so small
+/// messages handed over one by one would cost a system call each.
+const CHUNK_SIZE: usize = 16 * 1024;
+
+/// The room reserved for a call's first message (prefix included); larger
+/// messages grow the buffer as they are encoded.
+const FIRST_MESSAGE_GUESS: usize = 256;
+
 /// How the sending half ends once its queue is flushed.
 #[derive(Debug)]
 enum End {
@@ -257,7 +267,13 @@ enum End {
 #[derive(Debug)]
 pub(crate) struct Outbound {
     queue: VecDeque<Bytes>,
+    /// Framed messages not yet queued (see [`CHUNK_SIZE`]); they follow
+    /// `queue`.
+    open: BytesMut,
+    /// Bytes in `queue` and `open`.
     queued: usize,
+    /// How many bytes the last message framed took: the guess for the next.
+    last_framed: usize,
     limit: usize,
     end: End,
     /// `send_message` answered `NotReady`; report `Writable` when room appears.
@@ -268,7 +284,9 @@ impl Outbound {
     pub(crate) fn new(limit: usize) -> Outbound {
         Outbound {
             queue: VecDeque::new(),
+            open: BytesMut::new(),
             queued: 0,
+            last_framed: 0,
             limit,
             end: End::Open,
             blocked: false,
@@ -291,12 +309,51 @@ impl Outbound {
         matches!(self.end, End::Open)
     }
 
-    pub(crate) fn push(&mut self, frame: Bytes) {
-        if frame.is_empty() {
-            return;
+    /// Frames messages with `frame`, which appends them to the open buffer
+    /// and may hand back a large payload to queue after them (uncopied).
+    /// Nothing is queued when `frame` fails.
+    pub(crate) fn push_with<E>(
+        &mut self,
+        frame: impl FnOnce(&mut BytesMut) -> Result<Option<Bytes>, E>,
+    ) -> Result<(), E> {
+        self.make_room();
+        let before = self.open.len();
+        let large = frame(&mut self.open)?;
+        let framed = self.open.len().saturating_sub(before);
+        self.last_framed = framed;
+        self.queued = self.queued.saturating_add(framed);
+        if let Some(large) = large.filter(|b| !b.is_empty()) {
+            self.seal();
+            self.queued = self.queued.saturating_add(large.len());
+            self.queue.push_back(large);
+        } else if self.open.len() >= CHUNK_SIZE {
+            self.seal();
         }
-        self.queued = self.queued.saturating_add(frame.len());
-        self.queue.push_back(frame);
+        Ok(())
+    }
+
+    /// Reserves room for the next message in one allocation, so framing it
+    /// does not grow the buffer prefix first and message after: for a call's
+    /// first message a small buffer, after that a whole chunk (a stream of
+    /// messages is framed into it without allocating).
+    fn make_room(&mut self) {
+        let expected = self.last_framed.max(FIRST_MESSAGE_GUESS);
+        let spare = self.open.capacity().saturating_sub(self.open.len());
+        if spare < expected {
+            let chunk = if self.last_framed == 0 {
+                expected
+            } else {
+                expected.max(CHUNK_SIZE)
+            };
+            self.open.reserve(chunk);
+        }
+    }
+
+    /// Queues the open buffer's bytes as one chunk.
+    fn seal(&mut self) {
+        if !self.open.is_empty() {
+            self.queue.push_back(self.open.split().freeze());
+        }
     }
 
     /// Ends the stream with END_STREAM after the queue (half-close).
@@ -316,7 +373,7 @@ impl Outbound {
     /// Whether the application half-closed without queuing anything (the
     /// request can end with its HEADERS frame).
     pub(crate) fn is_closed_and_empty(&self) -> bool {
-        self.queue.is_empty() && matches!(self.end, End::HalfClose)
+        self.queue.is_empty() && self.open.is_empty() && matches!(self.end, End::HalfClose)
     }
 
     /// The end of the stream was sent along with the headers.
@@ -337,6 +394,7 @@ impl Outbound {
     /// Drops what is queued (the call ended).
     pub(crate) fn discard(&mut self) {
         self.queue.clear();
+        self.open = BytesMut::new();
         self.queued = 0;
         self.end = End::Sent;
         self.blocked = false;
@@ -359,6 +417,7 @@ impl Outbound {
         cx: &mut Context<'_>,
     ) -> Result<usize, h2::Error> {
         let mut sent = 0usize;
+        self.seal();
         loop {
             if self.queue.is_empty() {
                 match std::mem::replace(&mut self.end, End::Sent) {
@@ -402,5 +461,88 @@ impl Outbound {
                 return Ok(sent);
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn push(out: &mut Outbound, small: &[u8], large: Option<&'static [u8]>) {
+        out.push_with(|dst| {
+            dst.extend_from_slice(small);
+            Ok::<_, ()>(large.map(Bytes::from_static))
+        })
+        .unwrap();
+    }
+
+    /// The chunks queued so far, open buffer last.
+    fn chunks(out: &mut Outbound) -> Vec<Vec<u8>> {
+        out.seal();
+        out.queue.iter().map(|b| b.to_vec()).collect()
+    }
+
+    #[test]
+    fn small_messages_share_a_chunk_until_it_is_full() {
+        let mut out = Outbound::new(usize::MAX);
+        push(&mut out, b"ab", None);
+        push(&mut out, b"cd", None);
+        assert!(out.queue.is_empty(), "still open");
+        assert_eq!(out.buffered(), 4);
+        let big = vec![1u8; CHUNK_SIZE];
+        out.push_with(|dst| {
+            dst.extend_from_slice(&big);
+            Ok::<_, ()>(None)
+        })
+        .unwrap();
+        assert_eq!(out.queue.len(), 1, "a full chunk is queued at once");
+        push(&mut out, b"ef", None);
+        let got = chunks(&mut out);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].len(), 4 + CHUNK_SIZE);
+        assert_eq!(&got[0][..4], b"abcd");
+        assert_eq!(got[1], b"ef");
+        assert_eq!(out.buffered(), 6 + CHUNK_SIZE);
+    }
+
+    #[test]
+    fn a_large_payload_follows_the_bytes_framed_before_it() {
+        let mut out = Outbound::new(usize::MAX);
+        push(&mut out, b"m1", None);
+        push(&mut out, b"hd", Some(b"payload"));
+        push(&mut out, b"m2", None);
+        assert_eq!(
+            chunks(&mut out),
+            vec![b"m1hd".to_vec(), b"payload".to_vec(), b"m2".to_vec()]
+        );
+        assert_eq!(out.buffered(), 13);
+    }
+
+    #[test]
+    fn a_failed_framing_queues_nothing() {
+        let mut out = Outbound::new(usize::MAX);
+        push(&mut out, b"m1", None);
+        assert_eq!(
+            out.push_with(|_| Err::<Option<Bytes>, _>("boom")),
+            Err("boom")
+        );
+        assert_eq!(chunks(&mut out), vec![b"m1".to_vec()]);
+        assert_eq!(out.buffered(), 2);
+    }
+
+    #[test]
+    fn the_next_message_gets_room_in_one_reservation() {
+        let mut out = Outbound::new(usize::MAX);
+        push(&mut out, &[0; 10], None);
+        assert!(out.open.capacity() >= FIRST_MESSAGE_GUESS);
+        out.seal();
+        push(&mut out, &[0; 1000], None);
+        out.seal();
+        push(&mut out, &[0; 1000], None);
+        assert!(
+            out.open.capacity() >= CHUNK_SIZE - 1000,
+            "after the first message, a chunk"
+        );
     }
 }

@@ -213,11 +213,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
     ) -> Result<(), SendError> {
         let max = self.core.config.limits.max_send_message_size;
         let c = self.core.sendable_call(call)?;
-        let (first, second) = frame_bytes(message, options.encoding(c.encoding), max)?;
-        c.outbound.push(first);
-        if let Some(second) = second {
-            c.outbound.push(second);
-        }
+        let encoding = options.encoding(c.encoding);
+        c.outbound
+            .push_with(|dst| frame_bytes(message, encoding, max, dst))?;
         self.core.schedule(call);
         Ok(())
     }
@@ -245,8 +243,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
     {
         let max = self.core.config.limits.max_send_message_size;
         let c = self.core.sendable_call(call)?;
-        let frame = frame_with(options.encoding(c.encoding), max, encode)?;
-        c.outbound.push(frame);
+        let encoding = options.encoding(c.encoding);
+        c.outbound
+            .push_with(|dst| frame_with(encoding, max, dst, encode).map(|()| None))?;
         self.core.schedule(call);
         Ok(())
     }

@@ -153,8 +153,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
     ) -> Result<(), SendError> {
         let max = self.core.config.limits.max_send_message_size;
         let c = self.core.sendable_call(call)?;
-        let (first, second) = frame_bytes(message, options.encoding(c.encoding), max)?;
-        self.core.queue_frames(call, first, second)
+        let encoding = options.encoding(c.encoding);
+        c.outbound
+            .push_with(|dst| frame_bytes(message, encoding, max, dst))?;
+        self.core.response_started(call)
     }
 
     /// Queues a message that `encode` writes into the buffer it is given (the
@@ -182,8 +184,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
     {
         let max = self.core.config.limits.max_send_message_size;
         let c = self.core.sendable_call(call)?;
-        let frame = frame_with(options.encoding(c.encoding), max, encode)?;
-        self.core.queue_frames(call, frame, None)
+        let encoding = options.encoding(c.encoding);
+        c.outbound
+            .push_with(|dst| frame_with(encoding, max, dst, encode).map(|()| None))?;
+        self.core.response_started(call)
     }
 
     /// Ends the call with `status` and trailing metadata, after the queued
@@ -282,21 +286,14 @@ impl ServerCore {
         Ok(c)
     }
 
-    fn queue_frames(
-        &mut self,
-        call: CallId,
-        first: Bytes,
-        second: Option<Bytes>,
-    ) -> Result<(), SendError> {
+    /// A message was queued on `call`: sends the response headers if they
+    /// have not gone out, and has the call flushed.
+    fn response_started(&mut self, call: CallId) -> Result<(), SendError> {
         let accept = self.config.accept_encodings;
         let c = self.calls.get_mut(call).ok_or(SendError::Closed)?;
         if matches!(c.response, Response::Pending(_)) {
             send_response_headers(c, accept, &MetadataMap::new())
                 .map_err(|e| SendError::Encode(e.to_string()))?;
-        }
-        c.outbound.push(first);
-        if let Some(second) = second {
-            c.outbound.push(second);
         }
         self.schedule(call);
         Ok(())
