@@ -77,32 +77,8 @@ _GRPCJS_NO_RESPONSE_COMPRESSION = (
     "there is no per-call or per-message server compression API"
 )
 
-_FERRULE_NO_PER_MESSAGE_SEND_COMPRESSION = (
-    "ferrule has no per-message compression: the engine frames every message of a call "
-    "with the call's one encoding (core/src/proto/client.rs send_message/send_message_with), "
-    "so one stream cannot carry a compressed message followed by an uncompressed one"
-)
-_FERRULE_NO_PER_MESSAGE_RESPONSE_COMPRESSION = (
-    "ferrule servers compress all response messages of a call or none: the engine frames "
-    "every message with the call's one encoding (core/src/proto/server.rs send_message_with, "
-    "core/src/proto/message.rs frame_with), so the server answers a mix of compressed and "
-    "uncompressed ResponseParameters with UNIMPLEMENTED and that reason"
-)
-
 # (role, implementation) -> {case: reason it cannot be run}.
 CANNOT_RUN = {
-    ("client", "ferrule-smol"): {
-        "client_compressed_streaming": _FERRULE_NO_PER_MESSAGE_SEND_COMPRESSION,
-    },
-    ("client", "ferrule-tokio"): {
-        "client_compressed_streaming": _FERRULE_NO_PER_MESSAGE_SEND_COMPRESSION,
-    },
-    ("server", "ferrule-smol"): {
-        "server_compressed_streaming": _FERRULE_NO_PER_MESSAGE_RESPONSE_COMPRESSION,
-    },
-    ("server", "ferrule-tokio"): {
-        "server_compressed_streaming": _FERRULE_NO_PER_MESSAGE_RESPONSE_COMPRESSION,
-    },
     ("client", "python"): {
         "client_compressed_streaming": (
             "grpcio's client API has no per-message compression control: request "

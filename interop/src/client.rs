@@ -4,10 +4,11 @@
 //! How cases map onto ferrule's API, where it differs from other
 //! implementations:
 //!
-//! - **Compressed-Flag of responses** (`server_compressed_*`): ferrule does
-//!   not expose it, so these calls decode with a [`CaptureCodec`] and ask the
-//!   wire tap how the message travelled (see [`crate::tap`]). An unknown flag
-//!   fails the case.
+//! - **Compressed-Flag** of each message: sent with
+//!   [`OutboundMessage`] (`client_compressed_streaming` sends a compressed
+//!   then an uncompressed message on one gzip call); received with
+//!   `Response::message_compressed` and `Streaming::message_flagged`
+//!   (`server_compressed_*`).
 //! - **Cancellation** (`cancel_after_begin`, `cancel_after_first_response`):
 //!   a ferrule call is cancelled by dropping it, after which there is no
 //!   status left to read. The case drops the call and checks what the
@@ -17,29 +18,28 @@
 //!   servers (grpcio's among them) may hold the headers back until their
 //!   first response, so the first request is queued before the call is
 //!   awaited.
-//! - **`client_compressed_streaming`** cannot run: ferrule compresses every
-//!   message of a call or none ([`CANNOT_RUN`]).
+//!
+//! Every official case runs ([`CANNOT_RUN`] is empty).
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ferrule::core::api::Runtime;
-use ferrule::{Channel, Client, Code, Encoding, MetadataMap, Request, Status, Streaming};
+use ferrule::{
+    Channel, Client, Code, Encoding, MetadataMap, OutboundMessage, Request, Status, Streaming,
+};
 use prost::Message;
 
-use crate::codec::CaptureCodec;
 use crate::pb::test_service_client::TestServiceClient;
-use crate::pb::test_service_methods as methods;
 use crate::pb::unimplemented_service_client::UnimplementedServiceClient;
 use crate::pb::{
     BoolValue, EchoStatus, Empty, Payload, PayloadType, ResponseParameters, SimpleRequest,
     SimpleResponse, StreamingInputCallRequest, StreamingOutputCallRequest,
-    StreamingOutputCallResponse,
 };
 use crate::rt::{sleep, within};
 use crate::server::{ECHO_INITIAL_KEY, ECHO_TRAILING_KEY};
-use crate::tap::{Digest, StreamRef, WireLog};
+use crate::tap::{StreamRef, WireLog};
 
 /// The official cases, in the order `all` runs them.
 pub const CASES: &[&str] = &[
@@ -77,14 +77,8 @@ pub const EXTRA_CASES: &[&str] = &[
 /// The default receive limit of gRPC implementations, ferrule's included.
 pub const DEFAULT_MAX_MESSAGE: usize = 4 * 1024 * 1024;
 
-/// Cases this client cannot run, with the reason.
-pub const CANNOT_RUN: &[(&str, &str)] = &[(
-    "client_compressed_streaming",
-    "ferrule has no per-message compression: every request message of a call is framed with \
-     the call's one encoding (Request::set_compression; core/src/proto/client.rs \
-     send_message/send_message_with use the call's encoding), so one stream cannot carry a \
-     compressed message followed by an uncompressed one",
-)];
+/// Cases this client cannot run, with the reason: none at present.
+pub const CANNOT_RUN: &[(&str, &str)] = &[];
 
 /// The reason `case` cannot run, if it cannot.
 pub fn cannot_run(case: &str) -> Option<&'static str> {
@@ -282,7 +276,6 @@ async fn poll_until<T>(
 pub struct Cases {
     test: TestServiceClient,
     unimplemented: UnimplementedServiceClient,
-    client: Client,
     log: Arc<WireLog>,
     runtime: Arc<dyn Runtime>,
 }
@@ -299,8 +292,7 @@ impl Cases {
         let client = Client::new(channel).with_timeout(deadline);
         Cases {
             test: TestServiceClient::new(client.clone()),
-            unimplemented: UnimplementedServiceClient::new(client.clone()),
-            client,
+            unimplemented: UnimplementedServiceClient::new(client),
             log,
             runtime,
         }
@@ -317,6 +309,7 @@ impl Cases {
             "client_compressed_unary" => self.client_compressed_unary().await,
             "server_compressed_unary" => self.server_compressed_unary().await,
             "client_streaming" => self.client_streaming().await,
+            "client_compressed_streaming" => self.client_compressed_streaming().await,
             "server_streaming" => self.server_streaming().await,
             "server_compressed_streaming" => self.server_compressed_streaming().await,
             "ping_pong" => self.ping_pong().await,
@@ -334,25 +327,6 @@ impl Cases {
             "max_response_at_limit" => self.max_response(0).await,
             "max_response_over_limit" => self.max_response(1).await,
             other => Err(format!("unknown case {other}")),
-        }
-    }
-
-    /// The Compressed-Flag of a received message, from the tap.
-    fn received_flag(
-        &self,
-        digest: Digest,
-        stream: Option<StreamRef>,
-    ) -> Result<(bool, StreamRef), String> {
-        match self.log.take_received(digest, stream) {
-            Some(seen) => Ok((seen.compressed, seen.stream)),
-            None => Err(format!(
-                "the wire tap did not see this response message{}, so its Compressed-Flag is unknown",
-                if self.log.lost_track() {
-                    " (it lost track of the frames)"
-                } else {
-                    ""
-                }
-            )),
         }
     }
 
@@ -408,22 +382,17 @@ impl Cases {
                 ..large_request()
             };
             let response = self
-                .client
-                .unary(
-                    &methods::UNARY_CALL,
-                    Request::new(request),
-                    CaptureCodec::<SimpleRequest, SimpleResponse>::new(),
-                )
+                .test
+                .unary_call(request)
                 .await
-                .map_err(failed("UnaryCall"))?
-                .into_inner();
-            let (flag, _) = self.received_flag(response.digest, None)?;
-            check(flag == compressed, || {
+                .map_err(failed("UnaryCall"))?;
+            let flag = response.message_compressed();
+            check(flag == Some(compressed), || {
                 format!(
-                    "response_compressed={compressed} but the response's Compressed-Flag is {flag}"
+                    "response_compressed={compressed} but the response's Compressed-Flag is {flag:?}"
                 )
             })?;
-            check_payload(response.message.payload.as_ref(), 314_159)?;
+            check_payload(response.get_ref().payload.as_ref(), 314_159)?;
         }
         Ok(())
     }
@@ -441,6 +410,36 @@ impl Cases {
         let total = response.get_ref().aggregated_payload_size;
         check(total == 74_922, || {
             format!("aggregated_payload_size {total}, want 74922")
+        })
+    }
+
+    async fn client_compressed_streaming(&self) -> CaseResult {
+        let request = |expect: bool, size: usize| StreamingInputCallRequest {
+            payload: zeros(size),
+            expect_compressed: Some(BoolValue { value: expect }),
+        };
+        // The probe: an uncompressed message claiming to be compressed.
+        let probe = futures_lite::stream::iter([request(true, 27_182)]);
+        expect_code(
+            self.test.streaming_input_call(probe).await,
+            Code::INVALID_ARGUMENT,
+            "uncompressed probe with expect_compressed=true",
+        )?;
+        // A gzip call: the first message compressed, the second not.
+        let messages = futures_lite::stream::iter([
+            OutboundMessage::new(request(true, 27_182)),
+            OutboundMessage::uncompressed(request(false, 45_904)),
+        ]);
+        let mut call = Request::new(messages);
+        call.set_compression(Encoding::Gzip);
+        let response = self
+            .test
+            .streaming_input_call(call)
+            .await
+            .map_err(failed("compressed then uncompressed message"))?;
+        let total = response.get_ref().aggregated_payload_size;
+        check(total == 73_086, || {
+            format!("aggregated_payload_size {total}, want 73086")
         })
     }
 
@@ -490,25 +489,24 @@ impl Cases {
             ..StreamingOutputCallRequest::default()
         };
         let mut stream = self
-            .client
-            .server_streaming(
-                &methods::STREAMING_OUTPUT_CALL,
-                Request::new(request),
-                CaptureCodec::<StreamingOutputCallRequest, StreamingOutputCallResponse>::new(),
-            )
+            .test
+            .streaming_output_call(request)
             .await
             .map_err(failed("StreamingOutputCall"))?
             .into_inner();
-        let responses = drain(&mut stream)
+        let mut responses = Vec::new();
+        while let Some(received) = stream
+            .message_flagged()
             .await
-            .map_err(failed("StreamingOutputCall"))?;
+            .map_err(failed("StreamingOutputCall"))?
+        {
+            responses.push(received);
+        }
         check(responses.len() == 2, || {
             format!("{} responses, want 2", responses.len())
         })?;
-        let mut call_stream = None;
         for (response, (size, compressed)) in responses.iter().zip(wanted) {
-            let (flag, on) = self.received_flag(response.digest, call_stream)?;
-            call_stream = Some(on);
+            let flag = response.compressed;
             check(flag == compressed, || {
                 format!("response of {size} bytes: Compressed-Flag {flag}, want {compressed}")
             })?;

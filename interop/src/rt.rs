@@ -10,7 +10,7 @@ use std::time::Duration;
 use ferrule::core::api::{Runtime, authority_of};
 use ferrule::{Channel, ChannelConfig, Router, ServerConfig, ServerHandle};
 
-use crate::tap::{ConnectionTaps, TapConnector, TapListener, WireLog};
+use crate::tap::{TapConnector, WireLog};
 
 /// One of the two runtime adapters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,26 +56,25 @@ impl RuntimeKind {
         }
     }
 
-    /// Serves `router` on `addr`, every connection tapped into `taps`.
+    /// Serves `router` on `addr`.
     pub async fn serve(
         self,
         addr: &str,
         router: Router,
         config: ServerConfig,
-        taps: Arc<ConnectionTaps>,
     ) -> io::Result<ServerHandle> {
         Ok(match self {
             RuntimeKind::Smol => {
                 let listener = ferrule::smol::TcpListener::bind(addr).await?;
                 ferrule::smol::server()
                     .with_config(config)
-                    .serve(TapListener::new(listener, taps), router)
+                    .serve(listener, router)
             }
             RuntimeKind::Tokio => {
                 let listener = ferrule::tokio::TcpListener::bind(addr).await?;
                 ferrule::tokio::server()
                     .with_config(config)
-                    .serve(TapListener::new(listener, taps), router)
+                    .serve(listener, router)
             }
         })
     }

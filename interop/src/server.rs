@@ -1,119 +1,85 @@
 //! `grpc.testing.TestService` on ferrule: the server features of grpc/grpc
-//! `doc/interop-test-descriptions.md`.
+//! `doc/interop-test-descriptions.md`, written against the service trait
+//! ferrule-build generates (as any user's service is).
 //!
 //! - EmptyCall, UnaryCall, CacheableUnaryCall, StreamingOutputCall,
-//!   StreamingInputCall, FullDuplexCall, HalfDuplexCall.
-//!   `UnimplementedCall` and `UnimplementedService` are left unregistered:
-//!   the router answers `UNIMPLEMENTED` for any path it does not know.
+//!   StreamingInputCall, FullDuplexCall, HalfDuplexCall; UnimplementedCall
+//!   answers `UNIMPLEMENTED`, and `UnimplementedService` is left unregistered
+//!   (the router answers `UNIMPLEMENTED` for any path it does not know).
 //! - Echo Status (`response_status`), Echo Metadata
 //!   (`x-grpc-test-echo-initial` back in the headers,
 //!   `x-grpc-test-echo-trailing-bin` back in the trailers of a successful
 //!   call), `response_type` (only COMPRESSABLE; anything else is
 //!   `INVALID_ARGUMENT`), response sizes and `interval_us`.
 //! - CompressedRequest: a set `expect_compressed` is checked against the
-//!   message's Compressed-Flag as the wire tap saw it (true needs it set,
-//!   false needs it clear; `INVALID_ARGUMENT` otherwise). A message the tap
-//!   cannot account for fails the call (`INTERNAL`) rather than passing.
-//! - CompressedResponse: `response_compressed` chooses the call's response
-//!   compression (gzip or none) with `Response::set_compression`.
-//!   `StreamingOutputCall` honours `ResponseParameters.compressed` when every
-//!   response asks the same; ferrule cannot compress some messages of a call
-//!   and not others (the engine frames every message of a call with its one
-//!   encoding), so a mix is answered `UNIMPLEMENTED` with that reason. Full
-//!   and half duplex send their headers before the first request is read, so
-//!   they cannot choose compression from a request: a `compressed: true`
-//!   there is `UNIMPLEMENTED` too.
-//!
-//! The handlers are registered with ferrule's codegen functions (what
-//! generated code calls) and a [`CaptureCodec`], so each request carries the
-//! digest the tap needs; the message types and descriptors are the ones
-//! ferrule-build generated.
+//!   message's Compressed-Flag as ferrule reports it
+//!   ([`Request::message_compressed`] for UnaryCall,
+//!   [`Streaming::message_flagged`] for StreamingInputCall): true needs it
+//!   set, false needs it clear (`INVALID_ARGUMENT` otherwise).
+//! - CompressedResponse: `response_compressed` chooses UnaryCall's response
+//!   compression (gzip or none) with `Response::set_compression`. The
+//!   streaming calls announce gzip (the client's accepted encodings
+//!   permitting) and send each response compressed or not as its
+//!   `ResponseParameters.compressed` says, with [`OutboundMessage`]; that
+//!   works for full and half duplex too, whose headers go out before the
+//!   first request is read.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ferrule::codegen::{
-    Routes, Service, Stream, client_streaming_handler, server_streaming_handler, streaming_handler,
-    unary_handler,
-};
+use ferrule::codegen::{Routes, Service, Stream};
 use ferrule::core::api::Runtime;
-use ferrule::{CallContext, Code, Encoding, MetadataMap, Request, Response, Status, Streaming};
+use ferrule::{Code, Encoding, MetadataMap, OutboundMessage, Request, Response, Status, Streaming};
 use futures_lite::StreamExt;
 
-use crate::codec::{CaptureCodec, Captured};
 use crate::pb::test_service_methods as methods;
+use crate::pb::test_service_server::{TestService as TestServiceApi, TestServiceServer};
 use crate::pb::{
     BoolValue, EchoStatus, Empty, Payload, PayloadType, ResponseParameters, SimpleRequest,
     SimpleResponse, StreamingInputCallRequest, StreamingInputCallResponse,
     StreamingOutputCallRequest, StreamingOutputCallResponse,
 };
 use crate::rt::sleep;
-use crate::tap::{ConnectionTaps, StreamRef};
 
 /// Metadata key echoed back in the response headers.
 pub const ECHO_INITIAL_KEY: &str = "x-grpc-test-echo-initial";
 /// Metadata key echoed back in the response trailers.
 pub const ECHO_TRAILING_KEY: &str = "x-grpc-test-echo-trailing-bin";
 
-/// The service state: a runtime for `interval_us` sleeps and the wire taps
-/// that know each request message's Compressed-Flag.
+/// The service state: a runtime for `interval_us` sleeps.
 #[derive(Debug)]
 pub struct TestService {
     runtime: Arc<dyn Runtime>,
-    taps: Arc<ConnectionTaps>,
 }
 
-type OutputStream = std::pin::Pin<
-    Box<dyn Stream<Item = Result<StreamingOutputCallResponse, Status>> + Send + 'static>,
+/// The responses of the streaming calls, each compressed or not.
+pub type OutputStream = std::pin::Pin<
+    Box<
+        dyn Stream<Item = Result<OutboundMessage<StreamingOutputCallResponse>, Status>>
+            + Send
+            + 'static,
+    >,
 >;
 
-/// How one request message travelled, for `expect_compressed`.
-struct Observer {
-    log: Option<Arc<crate::tap::WireLog>>,
-    /// The call's stream, once its first message was found.
-    stream: Option<StreamRef>,
-}
-
-impl Observer {
-    fn new(service: &TestService, context: Option<&CallContext>) -> Observer {
-        let log = context
-            .and_then(CallContext::peer_addr)
-            .and_then(|peer| service.taps.log_for(peer));
-        Observer { log, stream: None }
-    }
-
-    /// The Compressed-Flag of the message with this digest (`None`: unknown).
-    /// Called for every message, so the log never keeps stale entries.
-    fn compressed(&mut self, digest: crate::tap::Digest) -> Option<bool> {
-        let seen = self.log.as_ref()?.take_received(digest, self.stream)?;
-        self.stream = Some(seen.stream);
-        Some(seen.compressed)
-    }
-
-    /// CompressedRequest: a set `expect` must match the flag.
-    fn check(
-        &mut self,
-        digest: crate::tap::Digest,
-        expect: Option<&BoolValue>,
-    ) -> Result<(), Status> {
-        let observed = self.compressed(digest);
-        let Some(expect) = expect else {
-            return Ok(());
-        };
-        match (expect.value, observed) {
-            (_, None) => Err(Status::internal(
-                "expect_compressed cannot be checked: the wire tap did not see this request \
-                 message, so its Compressed-Flag is unknown",
-            )),
-            (true, Some(false)) => Err(Status::invalid_argument(
-                "expect_compressed is true but the request message was not compressed",
-            )),
-            (false, Some(true)) => Err(Status::invalid_argument(
-                "expect_compressed is false but the request message was compressed",
-            )),
-            _ => Ok(()),
-        }
+/// CompressedRequest: a set `expect` must match the message's flag
+/// (`compressed`; `None` when ferrule could not say, which fails the call
+/// rather than passing it).
+fn check_compressed(expect: Option<&BoolValue>, compressed: Option<bool>) -> Result<(), Status> {
+    let Some(expect) = expect else {
+        return Ok(());
+    };
+    match (expect.value, compressed) {
+        (_, None) => Err(Status::internal(
+            "expect_compressed cannot be checked: the request message's Compressed-Flag is unknown",
+        )),
+        (true, Some(false)) => Err(Status::invalid_argument(
+            "expect_compressed is true but the request message was not compressed",
+        )),
+        (false, Some(true)) => Err(Status::invalid_argument(
+            "expect_compressed is false but the request message was compressed",
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -170,26 +136,39 @@ fn interval(params: &ResponseParameters) -> Duration {
     Duration::from_micros(u64::try_from(params.interval_us).unwrap_or(0))
 }
 
-const PER_MESSAGE_COMPRESSION: &str = "ferrule cannot compress some response messages of a call \
-    and not others: the engine frames every message of a call with the call's one encoding \
-    (core/src/proto/message.rs frame_with / frame_bytes take the call's encoding)";
+/// The response one `ResponseParameters` asks for: its size, compressed
+/// only if `compressed` is set.
+fn respond(
+    params: &ResponseParameters,
+) -> Result<OutboundMessage<StreamingOutputCallResponse>, Status> {
+    let response = StreamingOutputCallResponse {
+        payload: Some(payload(params.size)?),
+    };
+    let compress = params.compressed.as_ref().is_some_and(|c| c.value);
+    Ok(OutboundMessage::new(response).with_compression(compress))
+}
 
-const DUPLEX_COMPRESSION: &str = "full and half duplex responses are never compressed here: \
-    the response headers (which carry grpc-encoding) go out before the first request is read, \
-    and ferrule has no per-message compression";
+/// A streaming response: gzip is the call's encoding (if the client accepts
+/// it) so that any message may be compressed; each message says whether it
+/// is.
+fn streaming_response(
+    stream: OutputStream,
+    echo: (MetadataMap, MetadataMap),
+) -> Response<OutputStream> {
+    let mut response = with_echo(stream, echo);
+    response.set_compression(Encoding::Gzip);
+    response
+}
 
-/// The response parameters of one request, checked: sizes are valid and no
-/// compression is asked for (duplex calls).
-fn duplex_parameters(
+/// The response parameters of one request, checked: status, type and sizes
+/// are valid.
+fn checked_parameters(
     request: &StreamingOutputCallRequest,
 ) -> Result<Vec<ResponseParameters>, Status> {
     echo_status(request.response_status.as_ref())?;
     check_response_type(request.response_type)?;
     for params in &request.response_parameters {
         payload(params.size)?;
-        if params.compressed.as_ref().is_some_and(|c| c.value) {
-            return Err(Status::unimplemented(DUPLEX_COMPRESSION));
-        }
     }
     Ok(request.response_parameters.clone())
 }
@@ -201,10 +180,7 @@ fn respond_all(runtime: Arc<dyn Runtime>, params: Vec<ResponseParameters>) -> Ou
         |(runtime, mut params)| async move {
             let next = params.pop_front()?;
             sleep(&*runtime, interval(&next)).await;
-            let response = payload(next.size).map(|payload| StreamingOutputCallResponse {
-                payload: Some(payload),
-            });
-            Some((response, (runtime, params)))
+            Some((respond(&next), (runtime, params)))
         },
     ))
 }
@@ -213,21 +189,22 @@ fn respond_all(runtime: Arc<dyn Runtime>, params: Vec<ResponseParameters>) -> Ou
 /// error ends the stream.
 struct Duplex {
     runtime: Arc<dyn Runtime>,
-    requests: Streaming<Captured<StreamingOutputCallRequest>>,
-    observer: Observer,
+    requests: Streaming<StreamingOutputCallRequest>,
     pending: VecDeque<ResponseParameters>,
     done: bool,
 }
 
 impl Duplex {
-    async fn next(mut self) -> Option<(Result<StreamingOutputCallResponse, Status>, Duplex)> {
+    async fn next(
+        mut self,
+    ) -> Option<(
+        Result<OutboundMessage<StreamingOutputCallResponse>, Status>,
+        Duplex,
+    )> {
         loop {
             if let Some(params) = self.pending.pop_front() {
                 sleep(&*self.runtime, interval(&params)).await;
-                let response = payload(params.size).map(|payload| StreamingOutputCallResponse {
-                    payload: Some(payload),
-                });
-                return Some((response, self));
+                return Some((respond(&params), self));
             }
             if self.done {
                 return None;
@@ -238,45 +215,40 @@ impl Duplex {
                     self.done = true;
                     return Some((Err(status), self));
                 }
-                Some(Ok(captured)) => {
-                    self.observer.compressed(captured.digest);
-                    match duplex_parameters(&captured.message) {
-                        Ok(params) => self.pending.extend(params),
-                        Err(status) => {
-                            self.done = true;
-                            return Some((Err(status), self));
-                        }
+                Some(Ok(request)) => match checked_parameters(&request) {
+                    Ok(params) => self.pending.extend(params),
+                    Err(status) => {
+                        self.done = true;
+                        return Some((Err(status), self));
                     }
-                }
+                },
             }
         }
     }
 }
 
 impl TestService {
-    /// A service sleeping on `runtime` and reading request flags from `taps`.
-    pub fn new(runtime: Arc<dyn Runtime>, taps: Arc<ConnectionTaps>) -> TestService {
-        TestService { runtime, taps }
+    /// A service sleeping on `runtime`.
+    pub fn new(runtime: Arc<dyn Runtime>) -> TestService {
+        TestService { runtime }
     }
+}
 
-    async fn empty_call(
-        &self,
-        request: Request<Captured<Empty>>,
-    ) -> Result<Response<Empty>, Status> {
-        let echo = echo_metadata(request.metadata());
-        let mut observer = Observer::new(self, request.context());
-        observer.compressed(request.get_ref().digest);
-        Ok(with_echo(Empty {}, echo))
+impl TestServiceApi for TestService {
+    async fn empty_call(&self, request: Request<Empty>) -> Result<Response<Empty>, Status> {
+        Ok(with_echo(Empty {}, echo_metadata(request.metadata())))
     }
 
     async fn unary_call(
         &self,
-        request: Request<Captured<SimpleRequest>>,
+        request: Request<SimpleRequest>,
     ) -> Result<Response<SimpleResponse>, Status> {
         let echo = echo_metadata(request.metadata());
-        let mut observer = Observer::new(self, request.context());
-        let Captured { message, digest } = request.into_inner();
-        observer.check(digest, message.expect_compressed.as_ref())?;
+        check_compressed(
+            request.get_ref().expect_compressed.as_ref(),
+            request.message_compressed(),
+        )?;
+        let message = request.into_inner();
         echo_status(message.response_status.as_ref())?;
         check_response_type(message.response_type)?;
         let reply = SimpleResponse {
@@ -296,10 +268,8 @@ impl TestService {
 
     async fn cacheable_unary_call(
         &self,
-        request: Request<Captured<SimpleRequest>>,
+        _request: Request<SimpleRequest>,
     ) -> Result<Response<SimpleResponse>, Status> {
-        let mut observer = Observer::new(self, request.context());
-        observer.compressed(request.get_ref().digest);
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
@@ -317,21 +287,32 @@ impl TestService {
         Ok(response)
     }
 
+    type StreamingOutputCallStream = OutputStream;
+
+    async fn streaming_output_call(
+        &self,
+        request: Request<StreamingOutputCallRequest>,
+    ) -> Result<Response<OutputStream>, Status> {
+        let echo = echo_metadata(request.metadata());
+        let params = checked_parameters(request.get_ref())?;
+        let stream = respond_all(Arc::clone(&self.runtime), params);
+        Ok(streaming_response(stream, echo))
+    }
+
     async fn streaming_input_call(
         &self,
-        request: Request<Streaming<Captured<StreamingInputCallRequest>>>,
+        request: Request<Streaming<StreamingInputCallRequest>>,
     ) -> Result<Response<StreamingInputCallResponse>, Status> {
         let echo = echo_metadata(request.metadata());
-        let mut observer = Observer::new(self, request.context());
         let mut requests = request.into_inner();
         let mut total: usize = 0;
-        while let Some(captured) = requests.message().await? {
-            observer.check(captured.digest, captured.message.expect_compressed.as_ref())?;
-            let len = captured
-                .message
-                .payload
-                .as_ref()
-                .map_or(0, |p| p.body.len());
+        while let Some(received) = requests.message_flagged().await? {
+            let message = received.message;
+            check_compressed(
+                message.expect_compressed.as_ref(),
+                Some(received.compressed),
+            )?;
+            let len = message.payload.as_ref().map_or(0, |p| p.body.len());
             total = total.saturating_add(len);
         }
         let aggregated_payload_size = i32::try_from(total)
@@ -344,68 +325,38 @@ impl TestService {
         ))
     }
 
-    async fn streaming_output_call(
-        &self,
-        request: Request<Captured<StreamingOutputCallRequest>>,
-    ) -> Result<Response<OutputStream>, Status> {
-        let echo = echo_metadata(request.metadata());
-        let mut observer = Observer::new(self, request.context());
-        let Captured { message, digest } = request.into_inner();
-        observer.compressed(digest);
-        echo_status(message.response_status.as_ref())?;
-        check_response_type(message.response_type)?;
-        for params in &message.response_parameters {
-            payload(params.size)?;
-        }
-        let asks = |want: bool| {
-            message
-                .response_parameters
-                .iter()
-                .any(|p| p.compressed.as_ref().is_some_and(|c| c.value) == want)
-        };
-        let encoding = match (asks(true), asks(false)) {
-            (true, true) => return Err(Status::unimplemented(PER_MESSAGE_COMPRESSION)),
-            (true, false) => Encoding::Gzip,
-            _ => Encoding::Identity,
-        };
-        let stream = respond_all(Arc::clone(&self.runtime), message.response_parameters);
-        let mut response = with_echo(stream, echo);
-        response.set_compression(encoding);
-        Ok(response)
-    }
+    type FullDuplexCallStream = OutputStream;
 
     async fn full_duplex_call(
         &self,
-        request: Request<Streaming<Captured<StreamingOutputCallRequest>>>,
+        request: Request<Streaming<StreamingOutputCallRequest>>,
     ) -> Result<Response<OutputStream>, Status> {
         let echo = echo_metadata(request.metadata());
-        let observer = Observer::new(self, request.context());
         let duplex = Duplex {
             runtime: Arc::clone(&self.runtime),
             requests: request.into_inner(),
-            observer,
             pending: VecDeque::new(),
             done: false,
         };
         let stream: OutputStream = Box::pin(futures_lite::stream::unfold(duplex, Duplex::next));
-        Ok(with_echo(stream, echo))
+        Ok(streaming_response(stream, echo))
     }
+
+    type HalfDuplexCallStream = OutputStream;
 
     async fn half_duplex_call(
         &self,
-        request: Request<Streaming<Captured<StreamingOutputCallRequest>>>,
+        request: Request<Streaming<StreamingOutputCallRequest>>,
     ) -> Result<Response<OutputStream>, Status> {
         let echo = echo_metadata(request.metadata());
-        let mut observer = Observer::new(self, request.context());
         let mut requests = request.into_inner();
         let runtime = Arc::clone(&self.runtime);
         // Everything is read (until the half-close) before anything is sent;
         // the headers have gone out already, so errors end the stream.
         let stream = futures_lite::stream::once_future(async move {
             let mut params = Vec::new();
-            while let Some(captured) = requests.message().await? {
-                observer.compressed(captured.digest);
-                params.extend(duplex_parameters(&captured.message)?);
+            while let Some(request) = requests.message().await? {
+                params.extend(checked_parameters(&request)?);
             }
             Ok::<_, Status>(respond_all(runtime, params))
         })
@@ -415,12 +366,21 @@ impl TestService {
                 Err(status) => Box::pin(futures_lite::stream::once(Err(status))),
             }
         });
-        let stream: OutputStream = Box::pin(stream);
-        Ok(with_echo(stream, echo))
+        Ok(streaming_response(Box::pin(stream), echo))
+    }
+
+    async fn unimplemented_call(
+        &self,
+        _request: Request<Empty>,
+    ) -> Result<Response<Empty>, Status> {
+        Err(Status::unimplemented(
+            "UnimplementedCall is deliberately not implemented",
+        ))
     }
 }
 
-/// Registers [`TestService`]'s methods under `grpc.testing.TestService`.
+/// Registers [`TestService`]'s methods under `grpc.testing.TestService`
+/// (the generated [`TestServiceServer`] over a shared service).
 #[derive(Debug, Clone)]
 pub struct TestServiceRoutes(pub Arc<TestService>);
 
@@ -428,64 +388,7 @@ impl Service for TestServiceRoutes {
     const NAME: &'static str = methods::SERVICE_NAME;
 
     fn register(self, routes: &mut Routes) {
-        let svc = self.0;
-        routes.add(
-            &methods::EMPTY_CALL,
-            unary_handler(
-                Arc::clone(&svc),
-                |s: Arc<TestService>, r| async move { s.empty_call(r).await },
-                CaptureCodec::<Empty, Empty>::new(),
-            ),
-        );
-        routes.add(
-            &methods::UNARY_CALL,
-            unary_handler(
-                Arc::clone(&svc),
-                |s: Arc<TestService>, r| async move { s.unary_call(r).await },
-                CaptureCodec::<SimpleResponse, SimpleRequest>::new(),
-            ),
-        );
-        routes.add(
-            &methods::CACHEABLE_UNARY_CALL,
-            unary_handler(
-                Arc::clone(&svc),
-                |s: Arc<TestService>, r| async move { s.cacheable_unary_call(r).await },
-                CaptureCodec::<SimpleResponse, SimpleRequest>::new(),
-            ),
-        );
-        routes.add(
-            &methods::STREAMING_INPUT_CALL,
-            client_streaming_handler(
-                Arc::clone(&svc),
-                |s: Arc<TestService>, r| async move { s.streaming_input_call(r).await },
-                CaptureCodec::<StreamingInputCallResponse, StreamingInputCallRequest>::new(),
-            ),
-        );
-        routes.add(
-            &methods::STREAMING_OUTPUT_CALL,
-            server_streaming_handler(
-                Arc::clone(&svc),
-                |s: Arc<TestService>, r| async move { s.streaming_output_call(r).await },
-                CaptureCodec::<StreamingOutputCallResponse, StreamingOutputCallRequest>::new(),
-            ),
-        );
-        routes.add(
-            &methods::FULL_DUPLEX_CALL,
-            streaming_handler(
-                Arc::clone(&svc),
-                |s: Arc<TestService>, r| async move { s.full_duplex_call(r).await },
-                CaptureCodec::<StreamingOutputCallResponse, StreamingOutputCallRequest>::new(),
-            ),
-        );
-        routes.add(
-            &methods::HALF_DUPLEX_CALL,
-            streaming_handler(
-                svc,
-                |s: Arc<TestService>, r| async move { s.half_duplex_call(r).await },
-                CaptureCodec::<StreamingOutputCallResponse, StreamingOutputCallRequest>::new(),
-            ),
-        );
-        // UnimplementedCall stays unregistered: the router answers UNIMPLEMENTED.
+        TestServiceServer::from_arc(self.0).register(routes);
     }
 }
 
@@ -530,35 +433,59 @@ mod tests {
             payload(-1).expect_err("negative").code(),
             Code::INVALID_ARGUMENT
         );
-        let mut request = StreamingOutputCallRequest {
+        let request = StreamingOutputCallRequest {
             response_parameters: vec![ResponseParameters {
-                size: 1,
+                size: -1,
                 interval_us: 0,
-                compressed: Some(BoolValue { value: true }),
+                compressed: None,
             }],
             ..StreamingOutputCallRequest::default()
         };
         assert_eq!(
-            duplex_parameters(&request).expect_err("compressed").code(),
-            Code::UNIMPLEMENTED
+            checked_parameters(&request).expect_err("negative").code(),
+            Code::INVALID_ARGUMENT
         );
-        request.response_parameters[0].compressed = Some(BoolValue { value: false });
-        assert_eq!(duplex_parameters(&request).expect("plain").len(), 1);
     }
 
     #[test]
-    fn expect_compressed_never_passes_unknown() {
-        let mut observer = Observer {
-            log: None,
-            stream: None,
-        };
-        let digest = crate::tap::Digest::of(b"x");
-        assert!(observer.check(digest, None).is_ok());
-        for value in [true, false] {
-            let status = observer
-                .check(digest, Some(&BoolValue { value }))
-                .expect_err("unknown flag");
-            assert_eq!(status.code(), Code::INTERNAL);
+    fn each_response_is_compressed_only_when_asked() {
+        for (compressed, want) in [
+            (None, false),
+            (Some(BoolValue { value: false }), false),
+            (Some(BoolValue { value: true }), true),
+        ] {
+            let params = ResponseParameters {
+                size: 2,
+                interval_us: 0,
+                compressed,
+            };
+            let response = respond(&params).expect("valid size");
+            assert_eq!(response.compress(), want, "{params:?}");
+            assert_eq!(
+                response.get_ref().payload.as_ref().map(|p| p.body.len()),
+                Some(2)
+            );
+        }
+    }
+
+    #[test]
+    fn expect_compressed_must_match_and_never_passes_unknown() {
+        let expect = |value| Some(BoolValue { value });
+        let table = [
+            (None, None, None),
+            (None, Some(true), None),
+            (expect(true), Some(true), None),
+            (expect(false), Some(false), None),
+            (expect(true), Some(false), Some(Code::INVALID_ARGUMENT)),
+            (expect(false), Some(true), Some(Code::INVALID_ARGUMENT)),
+            (expect(true), None, Some(Code::INTERNAL)),
+            (expect(false), None, Some(Code::INTERNAL)),
+        ];
+        for (expect, flag, want) in table {
+            let got = check_compressed(expect.as_ref(), flag)
+                .err()
+                .map(|s| s.code());
+            assert_eq!(got, want, "expect {expect:?}, flag {flag:?}");
         }
     }
 }

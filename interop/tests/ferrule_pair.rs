@@ -1,32 +1,32 @@
 //! ferrule's interop client against ferrule's interop server in one process,
-//! on each runtime: every case the client can run passes, the limit checks
-//! hold, and the compression checks bite (a wrong flag is refused, an
-//! all-compressed stream is flagged on every message).
+//! on each runtime: every case passes, the limit checks hold, and the
+//! compression checks bite (a wrong flag is refused, each streamed response
+//! carries the flag its parameters ask for, in full duplex too).
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferrule::{Client, Code, Encoding, Request, Router, ServerConfig, ServerHandle};
-use ferrule_interop::client::{CASES, Cases, EXTRA_CASES, cannot_run};
-use ferrule_interop::codec::CaptureCodec;
-use ferrule_interop::pb::test_service_methods as methods;
+use ferrule::{
+    Client, Code, Encoding, Request, Response, Router, ServerConfig, ServerHandle, Status,
+    Streaming,
+};
+use ferrule_interop::client::{CANNOT_RUN, CASES, Cases, EXTRA_CASES};
+use ferrule_interop::pb::test_service_client::TestServiceClient;
 use ferrule_interop::pb::{
-    BoolValue, Payload, ResponseParameters, SimpleRequest, SimpleResponse,
-    StreamingOutputCallRequest, StreamingOutputCallResponse,
+    BoolValue, Payload, ResponseParameters, SimpleRequest, StreamingOutputCallRequest,
 };
 use ferrule_interop::rt::RuntimeKind;
 use ferrule_interop::server::{TestService, TestServiceRoutes};
-use ferrule_interop::tap::{ConnectionTaps, WireLog};
+use ferrule_interop::tap::WireLog;
 
 const RUNTIMES: [RuntimeKind; 2] = [RuntimeKind::Smol, RuntimeKind::Tokio];
 
 async fn start(kind: RuntimeKind) -> (ServerHandle, String) {
-    let taps = ConnectionTaps::new();
-    let service = TestService::new(kind.runtime(), Arc::clone(&taps));
+    let service = TestService::new(kind.runtime());
     let router = Router::new().add_service(TestServiceRoutes(Arc::new(service)));
     let server = kind
-        .serve("127.0.0.1:0", router, ServerConfig::default(), taps)
+        .serve("127.0.0.1:0", router, ServerConfig::default())
         .await
         .unwrap();
     let target = server.local_addr().unwrap().to_string();
@@ -34,7 +34,8 @@ async fn start(kind: RuntimeKind) -> (ServerHandle, String) {
 }
 
 #[test]
-fn every_case_the_client_can_run_passes() {
+fn every_case_passes() {
+    assert!(CANNOT_RUN.is_empty(), "every official case runs");
     for kind in RUNTIMES {
         kind.block_on(async {
             let (server, target) = start(kind).await;
@@ -43,27 +44,24 @@ fn every_case_the_client_can_run_passes() {
             let cases = Cases::new(channel, log, kind.runtime(), Duration::from_secs(20));
             let mut failures = Vec::new();
             for case in CASES.iter().chain(EXTRA_CASES) {
-                if cannot_run(case).is_some() {
-                    continue;
-                }
-                match cases.run(case).await {
-                    Ok(()) => {}
-                    // The ferrule server cannot mix compressed and
-                    // uncompressed responses in one call.
-                    Err(reason)
-                        if *case == "server_compressed_streaming"
-                            && reason.contains("UNIMPLEMENTED") => {}
-                    Err(reason) => failures.push(format!("{case}: {reason}")),
+                if let Err(reason) = cases.run(case).await {
+                    failures.push(format!("{case}: {reason}"));
                 }
             }
             assert!(failures.is_empty(), "{}: {failures:#?}", kind.name());
-            assert!(
-                cases.run("client_compressed_streaming").await.is_err(),
-                "a case the client cannot run must fail, not pass"
-            );
             server.shutdown(Duration::from_secs(1)).await;
         });
     }
+}
+
+/// The Compressed-Flag of each message of a response stream.
+async fn received_flags<T>(response: Result<Response<Streaming<T>>, Status>) -> Vec<bool> {
+    let mut stream = response.unwrap().into_inner();
+    let mut flags = Vec::new();
+    while let Some(message) = stream.message_flagged().await.unwrap() {
+        flags.push(message.compressed);
+    }
+    flags
 }
 
 fn zeros(n: usize) -> Option<Payload> {
@@ -74,12 +72,12 @@ fn zeros(n: usize) -> Option<Payload> {
 }
 
 #[test]
-fn compression_checks_bite_and_streams_compress_every_message() {
+fn compression_checks_bite_and_each_response_has_its_own_flag() {
     for kind in RUNTIMES {
         kind.block_on(async {
             let (server, target) = start(kind).await;
-            let log = WireLog::new();
-            let client = Client::new(kind.channel(&target, Arc::clone(&log)));
+            let client = Client::new(kind.channel(&target, WireLog::new()));
+            let test = TestServiceClient::new(client);
 
             // A compressed request that claims not to be.
             let mut lying = Request::new(SimpleRequest {
@@ -89,63 +87,29 @@ fn compression_checks_bite_and_streams_compress_every_message() {
                 ..SimpleRequest::default()
             });
             lying.set_compression(Encoding::Gzip);
-            let status = client
-                .unary(
-                    &methods::UNARY_CALL,
-                    lying,
-                    CaptureCodec::<SimpleRequest, SimpleResponse>::new(),
-                )
-                .await
-                .unwrap_err();
+            let status = test.unary_call(lying).await.unwrap_err();
             assert_eq!(status.code(), Code::INVALID_ARGUMENT, "{status:?}");
 
-            // Every response asks for compression: every one is flagged.
-            let all = StreamingOutputCallRequest {
-                response_parameters: (1..=3)
-                    .map(|i| ResponseParameters {
+            // Responses alternate compressed and not, as their parameters
+            // ask, on a server stream and in full duplex.
+            let flags = [true, false, false, true];
+            let request = StreamingOutputCallRequest {
+                response_parameters: (1..)
+                    .zip(flags)
+                    .map(|(i, compressed)| ResponseParameters {
                         size: 1000 * i,
                         interval_us: 0,
-                        compressed: Some(BoolValue { value: true }),
+                        compressed: Some(BoolValue { value: compressed }),
                     })
                     .collect(),
                 ..StreamingOutputCallRequest::default()
             };
-            let codec =
-                CaptureCodec::<StreamingOutputCallRequest, StreamingOutputCallResponse>::new();
-            let mut stream = client
-                .server_streaming(
-                    &methods::STREAMING_OUTPUT_CALL,
-                    Request::new(all.clone()),
-                    codec,
-                )
-                .await
-                .unwrap()
-                .into_inner();
-            let mut call_stream = None;
-            let mut count = 0;
-            while let Some(response) = stream.message().await.unwrap() {
-                let seen = log.take_received(response.digest, call_stream).unwrap();
-                call_stream = Some(seen.stream);
-                assert!(seen.compressed, "response {count} not compressed");
-                count += 1;
-            }
-            assert_eq!(count, 3);
-
-            // A mix is refused with the reason.
-            let mut mixed = all;
-            mixed.response_parameters[1].compressed = Some(BoolValue { value: false });
-            let outcome = client
-                .server_streaming(&methods::STREAMING_OUTPUT_CALL, Request::new(mixed), codec)
+            let stream = test.streaming_output_call(request.clone()).await;
+            assert_eq!(received_flags(stream).await, flags, "server streaming");
+            let duplex = test
+                .full_duplex_call(futures_lite::stream::iter([request]))
                 .await;
-            let status = match outcome {
-                Err(status) => status,
-                Ok(response) => response.into_inner().message().await.unwrap_err(),
-            };
-            assert_eq!(status.code(), Code::UNIMPLEMENTED);
-            assert!(
-                status.message().contains("per-message")
-                    || status.message().contains("some response messages")
-            );
+            assert_eq!(received_flags(duplex).await, flags, "full duplex");
             server.shutdown(Duration::from_secs(1)).await;
         });
     }

@@ -13,7 +13,6 @@ use ferrule::{Router, ServerConfig};
 use ferrule_interop::flags::Flags;
 use ferrule_interop::rt::RuntimeKind;
 use ferrule_interop::server::{TestService, TestServiceRoutes};
-use ferrule_interop::tap::ConnectionTaps;
 
 const FLAGS: &[&str] = &["port", "use_tls", "runtime", "host"];
 
@@ -50,14 +49,10 @@ fn main() -> ExitCode {
     };
     let kind = options.runtime;
     kind.block_on(async move {
-        let taps = ConnectionTaps::new();
-        let service = TestService::new(kind.runtime(), Arc::clone(&taps));
+        let service = TestService::new(kind.runtime());
         let router = Router::new().add_service(TestServiceRoutes(Arc::new(service)));
         let addr = format!("{}:{}", options.host, options.port);
-        match kind
-            .serve(&addr, router, ServerConfig::default(), taps)
-            .await
-        {
+        match kind.serve(&addr, router, ServerConfig::default()).await {
             Ok(server) => {
                 let bound = server
                     .local_addr()
