@@ -62,10 +62,13 @@ impl Plumbing {
     }
 
     /// A command changed state: the next poll drives, and the caller's task
-    /// (driving over its own IO) is woken to make that poll.
+    /// (driving over its own IO) is woken to make that poll. Once is enough
+    /// until that drive (which clears `dirty`): a call sending a stream of
+    /// messages makes one wake, not one per message.
     pub(crate) fn request_drive(&mut self) {
-        self.dirty = true;
-        self.conn_waker.wake_outer();
+        if !std::mem::replace(&mut self.dirty, true) {
+            self.conn_waker.wake_outer();
+        }
     }
 
     /// Like [`request_drive`](Self::request_drive), and that drive polls h2.

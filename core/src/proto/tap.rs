@@ -364,6 +364,45 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Tap<T> {
         Poll::Ready(Ok(n))
     }
 
+    /// Vectored writes reach the transport as they are: h2 writes a DATA
+    /// frame's header and its (uncopied) payload with one call, and without
+    /// this, one system call each. Only while bytes are staged or a sealing
+    /// frame waits for a boundary does it go one buffer at a time.
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        let plain = !this.taking_preface && this.staged.is_empty() && {
+            let state = this.state.lock();
+            !state.sealed && state.seal.is_none()
+        };
+        if !plain {
+            let first = bufs
+                .iter()
+                .find(|b| !b.is_empty())
+                .map_or(&[][..], |b| &**b);
+            return self.poll_write(cx, first);
+        }
+        let n = ready!(Pin::new(&mut this.io).poll_write_vectored(cx, bufs))?;
+        let mut state = this.state.lock();
+        let mut left = n;
+        for buf in bufs {
+            if left == 0 {
+                break;
+            }
+            let take = left.min(buf.len());
+            state.outbound.advance(buf.get(..take).unwrap_or_default());
+            left -= take;
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         ready!(self.poll_write_staged(cx))?;
         Pin::new(&mut self.io).poll_flush(cx)
@@ -465,6 +504,120 @@ mod tests {
         let mut expected = first.clone();
         expected.extend_from_slice(b"SEAL");
         assert_eq!(&out[..], &expected[..]);
+    }
+
+    /// Takes every vectored write whole, up to `room` bytes.
+    struct Vectored {
+        out: Vec<u8>,
+        room: usize,
+    }
+
+    impl AsyncWrite for Vectored {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            data: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.poll_write_vectored(cx, &[io::IoSlice::new(data)])
+        }
+        fn poll_write_vectored(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            bufs: &[io::IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            let mut n = 0;
+            for buf in bufs {
+                let take = buf.len().min(self.room - n);
+                self.out.extend_from_slice(&buf[..take]);
+                n += take;
+            }
+            Poll::Ready(Ok(n))
+        }
+        fn is_write_vectored(&self) -> bool {
+            true
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[test]
+    fn vectored_writes_pass_through_and_are_tracked() {
+        let state = TapHandle::new(TapState::new(false, 16384));
+        let io = Vectored {
+            out: Vec::new(),
+            room: 1 << 16,
+        };
+        let mut tap = Tap::new(io, state.clone(), false);
+        assert!(tap.is_write_vectored());
+        let data = frame(FrameKind::DATA, b"payload");
+        let headers = frame(FrameKind::HEADERS, b"hd");
+        let (head, body) = data.split_at(9);
+        let bufs = [
+            io::IoSlice::new(&headers),
+            io::IoSlice::new(head),
+            io::IoSlice::new(body),
+        ];
+        let n = match Pin::new(&mut tap).poll_write_vectored(&mut cx(), &bufs) {
+            Poll::Ready(Ok(n)) => n,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(n, headers.len() + data.len(), "one write for all three");
+        assert_eq!(tap.io.out, [headers.clone(), data.clone()].concat());
+        let mut s = state.lock();
+        assert!(s.outbound.at_boundary());
+        assert!(s.take_headers_or_data_sent());
+        assert_eq!(s.outbound.headers_or_data, 2);
+    }
+
+    #[test]
+    fn a_short_vectored_write_is_tracked_to_where_it_stopped() {
+        let state = TapHandle::new(TapState::new(false, 16384));
+        let io = Vectored {
+            out: Vec::new(),
+            room: 12,
+        };
+        let mut tap = Tap::new(io, state.clone(), false);
+        let data = frame(FrameKind::DATA, b"payload");
+        let (head, body) = data.split_at(9);
+        let bufs = [io::IoSlice::new(head), io::IoSlice::new(body)];
+        assert!(matches!(
+            Pin::new(&mut tap).poll_write_vectored(&mut cx(), &bufs),
+            Poll::Ready(Ok(12))
+        ));
+        assert!(!state.lock().outbound.at_boundary());
+        assert_eq!(state.lock().outbound.to_boundary(&data[12..]), 4);
+    }
+
+    #[test]
+    fn a_pending_seal_makes_vectored_writes_stop_at_the_boundary() {
+        let state = TapHandle::new(TapState::new(false, 16384));
+        let io = Vectored {
+            out: Vec::new(),
+            room: 1 << 16,
+        };
+        let mut tap = Tap::new(io, state.clone(), false);
+        let first = frame(FrameKind::DATA, b"abcdef");
+        assert!(matches!(
+            Pin::new(&mut tap).poll_write(&mut cx(), &first[..5]),
+            Poll::Ready(Ok(5))
+        ));
+        state.lock().seal_with(b"SEAL".to_vec());
+        let ping = frame(FrameKind::PING, &[0; 8]);
+        let bufs = [io::IoSlice::new(&first[5..]), io::IoSlice::new(&ping)];
+        assert!(matches!(
+            Pin::new(&mut tap).poll_write_vectored(&mut cx(), &bufs),
+            Poll::Ready(Ok(n)) if n == first.len() - 5
+        ));
+        assert!(matches!(
+            Pin::new(&mut tap).poll_write_vectored(&mut cx(), &bufs[1..]),
+            Poll::Ready(Ok(_))
+        ));
+        assert!(state.lock().is_sealed());
+        assert_eq!(tap.io.out, [&first[..], b"SEAL"].concat());
     }
 
     #[test]

@@ -59,7 +59,9 @@ impl Wake for CallWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        if !self.queued.swap(true, Ordering::AcqRel) {
+        // A call is woken once per message sent: the plain load spares the
+        // locked swap when the call is already queued.
+        if !self.queued.load(Ordering::Acquire) && !self.queued.swap(true, Ordering::AcqRel) {
             self.queue.push(self.id);
         }
     }
