@@ -185,10 +185,8 @@ impl ServerCall {
                 })
             });
         match result {
-            Ok(()) => {
-                state.wake_driver();
-                Poll::Ready(Ok(()))
-            }
+            // The engine wakes the driver (the waker it was driven with).
+            Ok(()) => Poll::Ready(Ok(())),
             Err(SendError::NotReady) => {
                 if let Some(slot) = state.calls.get_mut(&self.inner.id) {
                     slot.writer = Some(cx.waker().clone());

@@ -255,11 +255,11 @@ async fn respond_stream<C, St>(
     let context = call.context().clone();
     let mut cancelled = pin!(context.cancelled());
     loop {
-        let next = std::future::poll_fn(|cx| {
-            if cancelled.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(None);
-            }
-            stream.as_mut().poll_next(cx).map(Some)
+        // Cancellation is looked at only while the stream waits: a stream
+        // with items ready runs into the cancelled call's failing send.
+        let next = std::future::poll_fn(|cx| match stream.as_mut().poll_next(cx) {
+            Poll::Ready(item) => Poll::Ready(Some(item)),
+            Poll::Pending => cancelled.as_mut().poll(cx).map(|_| None),
         })
         .await;
         match next.map(|item| item.map(ResponseItem::into_outbound)) {
