@@ -90,10 +90,15 @@ impl<C: Connector> DynConnector for C {
 #[derive(Default)]
 pub(crate) struct TimerSlot {
     timer: Option<Pin<Box<dyn Timer>>>,
+    /// When the timer is set to fire; `None` once it fired.
+    armed: Option<Instant>,
 }
 
 impl TimerSlot {
-    /// Polls the timer set to fire at `at`.
+    /// Polls the timer for `at`. It may be ready early, at a deadline asked
+    /// for before: a deadline that moved later (keepalive's, after every
+    /// frame) does not reset the timer, which costs a trip to the runtime's
+    /// timer wheel or reactor per drive; the caller re-checks when it fires.
     pub(crate) fn poll_at(
         &mut self,
         runtime: &dyn Runtime,
@@ -102,12 +107,22 @@ impl TimerSlot {
     ) -> std::task::Poll<()> {
         let timer = match &mut self.timer {
             Some(timer) => {
-                timer.as_mut().reset(at);
+                if self.armed.is_none_or(|armed| at < armed) {
+                    timer.as_mut().reset(at);
+                    self.armed = Some(at);
+                }
                 timer
             }
-            None => self.timer.insert(runtime.new_timer(at)),
+            None => {
+                self.armed = Some(at);
+                self.timer.insert(runtime.new_timer(at))
+            }
         };
-        timer.as_mut().poll(cx)
+        let fired = timer.as_mut().poll(cx);
+        if fired.is_ready() {
+            self.armed = None;
+        }
+        fired
     }
 }
 

@@ -83,6 +83,11 @@ impl Plumbing {
         std::mem::take(&mut self.poll_needed) || woken
     }
 
+    /// Whether the next round must poll h2 (without taking the request).
+    pub(crate) fn wants_poll(&self) -> bool {
+        self.poll_needed || self.conn_waker.is_woken()
+    }
+
     /// A fresh waker for a new call.
     pub(crate) fn call_wake(&self, id: CallId) -> CallWake {
         CallWake::new(id, &self.ready)

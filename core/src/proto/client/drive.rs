@@ -24,14 +24,14 @@ use super::{ClientConnection, ClientCore, ConnPhase};
 impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
     pub(super) fn drive(&mut self) {
         self.core.plumbing.dirty = false;
-        let mut poll = self.core.plumbing.take_poll();
         for _ in 0..MAX_DRIVE_ROUNDS {
-            // h2 is polled only when it has something to do (see the
+            // Calls first, then h2 only when it has something to do (see the
             // server's drive).
-            if poll {
-                self.poll_h2();
-            }
             self.core.service_ready();
+            if self.core.plumbing.take_poll() {
+                self.poll_h2();
+                self.core.service_ready();
+            }
             self.core.observe_tap();
             if let Some(error) = self.core.pending_close.take() {
                 self.core.connection_closed(error);
@@ -39,8 +39,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
             if !self.core.open_queue.is_empty() {
                 self.core.try_open();
             }
-            poll = self.core.plumbing.take_poll();
-            if !poll && self.core.plumbing.ready.is_empty() {
+            if !self.core.plumbing.wants_poll() && self.core.plumbing.ready.is_empty() {
                 return;
             }
         }

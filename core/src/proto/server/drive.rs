@@ -25,21 +25,24 @@ use super::{H2Server, Phase, ServerConnection, ServerCore};
 impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
     pub(super) fn drive(&mut self) {
         self.core.plumbing.dirty = false;
-        let mut poll = self.core.plumbing.take_poll();
         for _ in 0..MAX_DRIVE_ROUNDS {
+            // Calls are serviced before h2 is polled, so that one poll (one
+            // write) carries everything they handed over: a unary response's
+            // HEADERS, DATA and trailers together, not HEADERS first.
+            self.core.service_ready();
             // h2 is polled only when it has something to do: reading input,
             // or writing what a serviced call handed it (it wakes the
-            // connection then).
-            if poll {
+            // connection then). The calls it woke are serviced at once, before
+            // a close it reported drops them.
+            if self.core.plumbing.take_poll() {
                 self.poll_h2();
+                self.core.service_ready();
             }
-            self.core.service_ready();
             self.core.observe_tap();
             if let Some(error) = self.core.pending_close.take() {
                 self.core.connection_closed(error);
             }
-            poll = self.core.plumbing.take_poll();
-            if !poll && self.core.plumbing.ready.is_empty() {
+            if !self.core.plumbing.wants_poll() && self.core.plumbing.ready.is_empty() {
                 return;
             }
         }
