@@ -45,6 +45,9 @@ pub(crate) struct CallSlab<T> {
     slots: Vec<Slot<T>>,
     free: Vec<u32>,
     len: usize,
+    /// The generation new slots start at: above every generation of the
+    /// slots dropped when the slab was compacted, so no id comes back.
+    floor: u32,
 }
 
 impl<T> Default for CallSlab<T> {
@@ -53,6 +56,7 @@ impl<T> Default for CallSlab<T> {
             slots: Vec::new(),
             free: Vec::new(),
             len: 0,
+            floor: 0,
         }
     }
 }
@@ -68,7 +72,10 @@ impl<T> CallSlab<T> {
                     .map_or(0, |slot| slot.generation);
                 CallId::new(index, generation)
             }
-            None => CallId::new(u32::try_from(self.slots.len()).unwrap_or(u32::MAX), 0),
+            None => CallId::new(
+                u32::try_from(self.slots.len()).unwrap_or(u32::MAX),
+                self.floor,
+            ),
         }
     }
 
@@ -86,7 +93,7 @@ impl<T> CallSlab<T> {
                     return None;
                 }
                 self.slots.push(Slot {
-                    generation: 0,
+                    generation: self.floor,
                     value: Some(make(id)),
                 });
             }
@@ -127,7 +134,34 @@ impl<T> CallSlab<T> {
             None => slot.generation = u32::MAX,
         }
         self.len -= 1;
+        if self.len == 0 {
+            self.compact();
+        }
         Some(value)
+    }
+
+    /// With no call left, gives back the room of all slots but one: an idle
+    /// connection keeps one call's worth of memory, not its busiest moment's
+    /// (a call is several hundred bytes; the first one alone reserves four).
+    /// Slots dropped take their generations with them; `floor` keeps ids
+    /// unique.
+    fn compact(&mut self) {
+        if self.slots.capacity() <= 1 {
+            return;
+        }
+        let Some(top) = self.slots.iter().map(|s| s.generation).max() else {
+            return;
+        };
+        if top == u32::MAX {
+            // A retired slot: its index must stay out of use.
+            return;
+        }
+        self.floor = top;
+        self.slots.clear();
+        // Room for one call stays: a connection making one call at a time
+        // does not allocate per call.
+        self.slots.shrink_to(1);
+        self.free.clear();
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -181,6 +215,55 @@ mod tests {
         expected.sort();
         assert_eq!(ids, expected);
         assert_eq!(slab.values().count(), 2);
+    }
+
+    #[test]
+    fn an_emptied_slab_shrinks_and_never_hands_an_old_id_out_again() {
+        let mut slab = CallSlab::default();
+        let old: Vec<CallId> = (0..6).map(|_| slab.insert_with(|_| ()).unwrap()).collect();
+        for &id in &old {
+            slab.remove(id).unwrap();
+        }
+        assert!(slab.is_empty());
+        assert_eq!(slab.slots.capacity(), 1, "room for one call stays");
+        let fresh: Vec<CallId> = (0..6).map(|_| slab.insert_with(|_| ()).unwrap()).collect();
+        for id in &old {
+            assert!(!fresh.contains(id), "{id:?} handed out twice");
+            assert!(slab.get(*id).is_none());
+        }
+        assert_eq!(slab.len(), 6);
+        // One call at a time keeps its slot: no allocation per call.
+        let mut one = CallSlab::default();
+        let mut seen = Vec::new();
+        for _ in 0..10 {
+            let id = one.insert_with(|_| ()).unwrap();
+            assert!(!seen.contains(&id));
+            seen.push(id);
+            one.remove(id).unwrap();
+            assert_eq!(one.slots.capacity(), 1);
+        }
+    }
+
+    #[quickcheck_macros::quickcheck]
+    fn ids_are_never_reused(ops: Vec<(bool, u8)>) -> bool {
+        let mut slab = CallSlab::default();
+        let mut live: Vec<CallId> = Vec::new();
+        let mut ever = std::collections::HashSet::new();
+        for (insert, pick) in ops {
+            if insert || live.is_empty() {
+                let id = slab.insert_with(|_| ()).unwrap();
+                if !ever.insert(id) {
+                    return false;
+                }
+                live.push(id);
+            } else {
+                let id = live.swap_remove(usize::from(pick) % live.len());
+                if slab.remove(id).is_none() {
+                    return false;
+                }
+            }
+        }
+        live.iter().all(|id| slab.get(*id).is_some()) && slab.len() == live.len()
     }
 
     #[test]
