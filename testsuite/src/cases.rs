@@ -378,6 +378,56 @@ pub async fn every_status_path<H: Harness>() {
     );
 }
 
+/// A failing handler's status metadata reaches the client's `Status`: from a
+/// unary handler (Trailers-Only), and from a stream that fails after its
+/// headers, where it merges with the handler's own trailers (the status's
+/// `x-trailer` replaces the handler's). The status headers never show up in
+/// it, and the initial metadata stays in the response.
+pub async fn error_metadata_both_ways<H: Harness>() {
+    let env = start::<H>(Setup::default()).await;
+    let rt = &env.rt;
+    let unary = Msg {
+        text: "meta:r-1".into(),
+        code: Code::UNAVAILABLE.as_i32(),
+        ..Msg::default()
+    };
+    let status = within(rt, LIMIT, "unary error", env.client.unary(unary))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::UNAVAILABLE);
+    assert_eq!(status.message(), "meta:r-1");
+    let keys: Vec<&str> = status.metadata().keys().collect();
+    assert_eq!(keys, ["x-error", "x-error-bin", "x-trailer"], "{status:?}");
+    assert_eq!(status.metadata().get("x-error"), Some("r-1"));
+    assert_eq!(status.metadata().get_bin("x-error-bin"), Some(&b"r-1"[..]));
+    assert_eq!(status.metadata().get("x-trailer"), Some("error"));
+
+    let mut request = Request::new(Msg {
+        text: "meta:r-2".into(),
+        count: 2,
+        code: Code::RESOURCE_EXHAUSTED.as_i32(),
+        ..Msg::default()
+    });
+    request.metadata_mut().insert("x-request", "s").unwrap();
+    let reply = within(rt, LIMIT, "failing stream", env.client.expand(request))
+        .await
+        .unwrap();
+    assert_eq!(reply.metadata().get("x-echo"), Some("s"));
+    let (items, error, stream) = drain(rt, reply.into_inner()).await;
+    assert_eq!(items.len(), 2);
+    let status = error.expect("the stream fails");
+    assert_eq!(status.code(), Code::RESOURCE_EXHAUSTED);
+    assert_eq!(
+        status.metadata().get_all("x-trailer").collect::<Vec<_>>(),
+        ["error"],
+        "{status:?}"
+    );
+    assert_eq!(status.metadata().get("x-error"), Some("r-2"));
+    assert!(!status.metadata().contains_key("x-echo"));
+    assert!(!status.metadata().contains_key("grpc-status"));
+    assert_eq!(stream.trailers(), Some(status.metadata()));
+}
+
 pub async fn unknown_method_is_unimplemented<H: Harness>() {
     let env = start::<H>(Setup::default()).await;
     let status = within(

@@ -53,6 +53,7 @@ macro_rules! suite {
             four_kinds,
             metadata_both_ways,
             every_status_path,
+            error_metadata_both_ways,
             unknown_method_is_unimplemented,
             interceptors_chain_on_both_sides,
             deadline_exceeded_on_a_slow_handler,

@@ -119,9 +119,18 @@ pub struct Echo {
 }
 
 /// The status a handler fails with; a text starting `details:` also carries
-/// the rest as `grpc-status-details-bin`.
+/// the rest as `grpc-status-details-bin`, and one starting `meta:` carries
+/// the rest as metadata (`x-error`, `x-error-bin`) plus `x-trailer: error`,
+/// which replaces the handler's own `x-trailer` where it set one.
 fn fail(code: i32, text: &str) -> Status {
     let status = Status::new(Code::from_i32(code), text.to_owned());
+    if let Some(rest) = text.strip_prefix("meta:") {
+        let mut metadata = MetadataMap::new();
+        metadata.insert("x-error", rest).unwrap();
+        metadata.insert_bin("x-error-bin", rest.as_bytes()).unwrap();
+        metadata.insert("x-trailer", "error").unwrap();
+        return status.with_metadata(metadata);
+    }
     match text.strip_prefix("details:") {
         Some(details) => {
             let mut rpc = ferrule_core::codec::status::RpcStatus::new(status.code(), text);

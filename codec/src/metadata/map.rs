@@ -256,6 +256,33 @@ impl MetadataMap {
         removed
     }
 
+    /// Appends every value of `other` after this map's values, in `other`'s
+    /// order. Cannot fail: `other` holds only what a map accepts.
+    ///
+    /// ```
+    /// use ferrule_codec::metadata::MetadataMap;
+    ///
+    /// let mut md = MetadataMap::new();
+    /// md.insert("x-id", "1")?;
+    /// let mut more = MetadataMap::new();
+    /// more.insert("x-id", "2")?;
+    /// more.insert_bin("trace-bin", &[7])?;
+    /// md.append_map(&more);
+    /// assert_eq!(md.get_all("x-id").collect::<Vec<_>>(), ["1", "2"]);
+    /// assert_eq!(md.get_bin("trace-bin"), Some(&[7][..]));
+    /// # Ok::<(), ferrule_codec::metadata::MetadataError>(())
+    /// ```
+    pub fn append_map(&mut self, other: &MetadataMap) {
+        self.entries.reserve(other.len());
+        for (key, value) in other {
+            let value = match value {
+                MetadataValue::Ascii(text) => NewValue::Ascii(text),
+                MetadataValue::Binary(bytes) => NewValue::Binary(bytes),
+            };
+            self.push(key, value);
+        }
+    }
+
     /// Every key/value pair, in order.
     pub fn iter(&self) -> Iter<'_> {
         Iter {

@@ -463,6 +463,15 @@ fn removal_keeps_the_other_values(entries: Vec<UserEntry>, pick: usize) -> bool 
 }
 
 #[quickcheck]
+fn append_map_is_appending_each_value(first: Vec<UserEntry>, second: Vec<UserEntry>) -> bool {
+    let mut md = build(&first);
+    md.append_map(&build(&second));
+    md.check_invariants();
+    let all: Vec<UserEntry> = first.into_iter().chain(second).collect();
+    md == build(&all)
+}
+
+#[quickcheck]
 fn arbitrary_wire_input_never_panics_and_never_leaks_reserved(
     fields: Vec<(Vec<u8>, Vec<u8>)>,
 ) -> bool {

@@ -252,6 +252,26 @@ impl Request<()> {
 /// and [`trailers`](Self::trailers) with the final status. On the client they
 /// hold what the server sent; for a streaming response the trailers are read
 /// from the [`Streaming`](super::Streaming) once it ends.
+///
+/// # Failed calls and metadata
+///
+/// A handler that fails returns `Err(status)`; the status's
+/// [metadata](crate::Status::metadata) is sent as the trailers (in a
+/// Trailers-Only response when no headers went out). When a response was
+/// returned and its stream or send fails later, its trailers still go out,
+/// merged with the failing status's metadata: a key the status sets replaces
+/// that key's values from the response's trailers. An interceptor's
+/// rejection sends its status's metadata the same way.
+///
+/// On the client, a call that ends with a non-`OK` status returns that status
+/// with the server's trailing metadata (for a Trailers-Only response, that
+/// block's metadata) as its [metadata](crate::Status::metadata); the status
+/// headers themselves (`grpc-status`, `grpc-message`,
+/// `grpc-status-details-bin`) are never part of it. The initial response
+/// headers are not included: the status carries what came with it, as
+/// tonic's does (grpc-go keeps headers and trailers apart from the status,
+/// in its `Header` and `Trailer` call options); a streaming call's headers
+/// are its `Response`'s [`metadata`](Self::metadata).
 #[derive(Debug)]
 pub struct Response<T> {
     message: T,

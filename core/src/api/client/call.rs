@@ -48,9 +48,14 @@ impl ClientSlot {
         }
     }
 
-    /// Records the outcome unless one is known already.
-    pub(crate) fn finish(&mut self, status: Status, trailers: MetadataMap) {
+    /// Records the outcome unless one is known already. A failing status
+    /// gets the server's trailing metadata as its own (the error the
+    /// application sees carries it); the trailers stay readable apart too.
+    pub(crate) fn finish(&mut self, mut status: Status, trailers: MetadataMap) {
         if self.finished.is_none() {
+            if !status.is_ok() && !trailers.is_empty() && status.metadata().is_empty() {
+                status = status.with_metadata(trailers.clone());
+            }
             self.finished = Some((status, trailers));
         }
         self.wake_all();

@@ -236,14 +236,41 @@ impl ServerCall {
         })
     }
 
-    /// Ends the call with `status` and trailing metadata. A no-op if the call
-    /// is already over.
-    pub(crate) fn finish(&self, status: Status, trailers: &MetadataMap) {
+    /// Ends the call with `status` and trailing metadata: `trailers` (the
+    /// handler's [`Response`](super::super::request::Response) trailers, if
+    /// any) and the status's own [metadata](Status::metadata), merged by
+    /// [`merge_trailers`]. A no-op if the call is already over.
+    pub(crate) fn finish(&self, mut status: Status, trailers: &MetadataMap) {
         if self.inner.finished.swap(true, Ordering::AcqRel) {
             return;
         }
-        self.inner.finish_now(status, trailers);
+        if status.metadata().is_empty() {
+            self.inner.finish_now(status, trailers);
+        } else {
+            // Taken out so that the engine, which builds the status headers,
+            // sees the code, message and details only.
+            let merged = merge_trailers(trailers, status.take_metadata());
+            self.inner.finish_now(status, &merged);
+        }
     }
+}
+
+/// The trailers of a call that ends with a status carrying metadata: the
+/// handler's `trailers`, then the status's metadata. A key the status sets
+/// replaces that key's values from `trailers`: the status is the later and
+/// more specific word on how the call ended (an error's `retry-after` wins
+/// over one set up front), and a key sent twice would leave the client to
+/// guess which value counts.
+pub(crate) fn merge_trailers(trailers: &MetadataMap, status_metadata: MetadataMap) -> MetadataMap {
+    if trailers.is_empty() {
+        return status_metadata;
+    }
+    let mut merged = trailers.clone();
+    for key in status_metadata.keys() {
+        merged.remove(key);
+    }
+    merged.append_map(&status_metadata);
+    merged
 }
 
 impl CallInner {

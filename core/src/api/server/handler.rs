@@ -206,6 +206,11 @@ async fn read_one<C: Codec>(call: &ServerCall, codec: &mut C) -> Result<(C::Deco
 }
 
 /// Sends a single-message response and finishes the call.
+///
+/// An `Err` is a Trailers-Only response (no headers went out) carrying the
+/// status's metadata. Once a response is returned, its trailers go out
+/// however the call ends, merged with a failing status's metadata
+/// ([`ServerCall::finish`] says how).
 async fn respond_one<C: Codec>(
     call: &ServerCall,
     codec: &mut C,
@@ -222,7 +227,7 @@ async fn respond_one<C: Codec>(
             }
             match call.send(codec, message, SendOptions::default()).await {
                 Ok(()) => call.finish(Status::ok(), &trailers),
-                Err(status) => call.finish(status, &MetadataMap::new()),
+                Err(status) => call.finish(status, &trailers),
             }
         }
         Err(status) => call.finish(status, &MetadataMap::new()),
@@ -232,6 +237,11 @@ async fn respond_one<C: Codec>(
 /// Sends the headers, then every message of `stream` (each compressed or not
 /// as its item says), then the status. Stops early (dropping the stream)
 /// when the call is cancelled.
+///
+/// The response's trailers go out however the stream ends: with `OK`, or
+/// merged with the metadata of the status the stream (or a failed send)
+/// ended with. An `Err` instead of a response is a Trailers-Only response
+/// carrying the status's metadata.
 async fn respond_stream<C, St>(
     call: &ServerCall,
     codec: &mut C,
@@ -269,10 +279,10 @@ async fn respond_stream<C, St>(
             Some(Some(Ok(outbound))) => {
                 let options = outbound.send_options();
                 if let Err(status) = call.send(codec, outbound.into_inner(), options).await {
-                    return call.finish(status, &MetadataMap::new());
+                    return call.finish(status, &trailers);
                 }
             }
-            Some(Some(Err(status))) => return call.finish(status, &MetadataMap::new()),
+            Some(Some(Err(status))) => return call.finish(status, &trailers),
         }
     }
 }

@@ -3,4 +3,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod contract;
+mod memory;
 mod server_call;
+mod status_metadata;

@@ -21,6 +21,7 @@ use crate::proto::{
 use super::super::context::CallContext;
 use super::super::runtime::BoxIo;
 use super::super::server::call::{CallSlot, ServerCall, ServerConn};
+use super::status_metadata::md;
 
 /// A client engine and a server engine behind a [`ServerConn`], as the
 /// server driver holds it, joined in memory.
@@ -209,31 +210,28 @@ fn a_client_stream_cancelled_after_its_half_close_is_not_complete_unless_read() 
 
 /// Trailers the engine refuses (more entries than a header block holds) do
 /// not lose the status: the handle finishes again without them, and the
-/// client gets the handler's status as a Trailers-Only answer.
+/// client gets the handler's status as a Trailers-Only answer. The same
+/// holds when the metadata rides on the status.
 #[test]
 fn a_status_with_unencodable_trailers_still_reaches_the_client() {
-    let mut world = World::new();
-    let id = world
-        .client
-        .start_call(world.now, "/t.T/Get", CallOptions::new())
-        .unwrap();
-    world.client.close_send(id).unwrap();
-    let call = world.accept();
-    let mut trailers = MetadataMap::new();
-    for _ in 0..30_000 {
-        trailers.append("x", "1").unwrap();
-    }
-    call.finish(Status::not_found("no such book"), &trailers);
-    world.pump();
-    let mut outcome = None;
-    while let Some(event) = world.client.poll_event() {
-        match event {
-            ClientEvent::Finished { call, status, .. } if call == id => outcome = Some(status),
-            ClientEvent::Headers { .. } => panic!("a Trailers-Only answer has no Headers"),
-            _ => {}
+    for on_the_status in [false, true] {
+        let mut world = World::new();
+        let (id, call) = unary_call(&mut world);
+        let mut trailers = MetadataMap::new();
+        for _ in 0..30_000 {
+            trailers.append("x", "1").unwrap();
         }
+        let status = Status::not_found("no such book");
+        if on_the_status {
+            call.finish(status.with_metadata(trailers), &MetadataMap::new());
+        } else {
+            call.finish(status, &trailers);
+        }
+        let (saw_headers, status, trailers) = outcome(&mut world, id);
+        assert!(!saw_headers, "a Trailers-Only answer has no Headers");
+        assert_eq!(status, Status::not_found("no such book"));
+        assert!(trailers.is_empty());
     }
-    assert_eq!(outcome, Some(Status::not_found("no such book")));
 }
 
 /// A message codec for `poll_send`: the bytes as they are.
@@ -302,4 +300,91 @@ fn each_message_keeps_its_own_compressed_flag_both_ways() {
         .zip(flags)
         .collect();
     assert_eq!(back, want, "response flags as the client engine reads them");
+}
+
+/// A call whose client sent its (empty) request and half-closed, accepted.
+fn unary_call(world: &mut World) -> (CallId, ServerCall) {
+    let id = world
+        .client
+        .start_call(world.now, "/t.T/Get", CallOptions::new())
+        .unwrap();
+    world.client.close_send(id).unwrap();
+    (id, world.accept())
+}
+
+/// The client engine's view of one call: whether a Headers event came, and
+/// the `Finished` status and trailers.
+fn outcome(world: &mut World, id: CallId) -> (bool, Status, MetadataMap) {
+    world.pump();
+    let mut headers = false;
+    let mut finished = None;
+    while let Some(event) = world.client.poll_event() {
+        match event {
+            ClientEvent::Headers { call, .. } if call == id => headers = true,
+            ClientEvent::Finished {
+                call,
+                status,
+                trailers,
+            } if call == id => finished = Some((status, trailers)),
+            _ => {}
+        }
+    }
+    let (status, trailers) = finished.expect("the call finished");
+    (headers, status, trailers)
+}
+
+/// A failing status's metadata goes out as the trailers, after the
+/// handler's own trailers; a key both set carries the status's values only.
+/// With no headers sent this is a Trailers-Only response; after headers, a
+/// trailer block. The status headers come from the code and message alone.
+#[test]
+fn a_status_carries_its_metadata_into_the_trailers() {
+    for headers_first in [false, true] {
+        let mut world = World::new();
+        let (id, call) = unary_call(&mut world);
+        if headers_first {
+            call.send_headers(&md(&[("x-initial", b"1")])).unwrap();
+        }
+        let handler_trailers = md(&[
+            ("x-kept", b"a"),
+            ("retry-after", b"5"),
+            ("retry-after", b"6"),
+        ]);
+        let status = Status::unavailable("try later")
+            .with_metadata(md(&[("retry-after", b"30"), ("err-bin", b"\x00\xff")]));
+        call.finish(status, &handler_trailers);
+        let (saw_headers, status, trailers) = outcome(&mut world, id);
+        assert_eq!(saw_headers, headers_first);
+        assert_eq!(status.code(), Code::UNAVAILABLE);
+        assert_eq!(status.message(), "try later");
+        assert_eq!(
+            trailers,
+            md(&[
+                ("x-kept", b"a"),
+                ("retry-after", b"30"),
+                ("err-bin", b"\x00\xff"),
+            ]),
+            "headers first: {headers_first}"
+        );
+    }
+}
+
+#[test]
+fn merging_trailers_lets_the_status_win_per_key() {
+    use super::super::server::call::merge_trailers;
+    type Pairs = &'static [(&'static str, &'static [u8])];
+    let cases: [(Pairs, Pairs, Pairs); 4] = [
+        (&[], &[("a", b"1")], &[("a", b"1")]),
+        (&[("a", b"1")], &[("b", b"2")], &[("a", b"1"), ("b", b"2")]),
+        (
+            &[("a", b"1"), ("b", b"x"), ("a", b"2")],
+            &[("a", b"3"), ("c-bin", b"\x01")],
+            &[("b", b"x"), ("a", b"3"), ("c-bin", b"\x01")],
+        ),
+        // Keys compare ignoring case; the user API stores them lowercase.
+        (&[("A", b"1")], &[("a", b"2")], &[("a", b"2")]),
+    ];
+    for (trailers, status, want) in cases {
+        assert_eq!(merge_trailers(&md(trailers), md(status)), md(want));
+    }
 }
