@@ -312,11 +312,13 @@ impl Outbound {
     /// Frames messages with `frame`, which appends them to the open buffer
     /// and may hand back a large payload to queue after them (uncopied).
     /// Nothing is queued when `frame` fails.
+    /// `size_hint` is how many bytes `frame` appends, when known (0 if not).
     pub(crate) fn push_with<E>(
         &mut self,
+        size_hint: usize,
         frame: impl FnOnce(&mut BytesMut) -> Result<Option<Bytes>, E>,
     ) -> Result<(), E> {
-        self.make_room();
+        self.make_room(size_hint);
         let before = self.open.len();
         let large = frame(&mut self.open)?;
         let framed = self.open.len().saturating_sub(before);
@@ -335,9 +337,15 @@ impl Outbound {
     /// Reserves room for the next message in one allocation, so framing it
     /// does not grow the buffer prefix first and message after: for a call's
     /// first message a small buffer, after that a whole chunk (a stream of
-    /// messages is framed into it without allocating).
-    fn make_room(&mut self) {
-        let expected = self.last_framed.max(FIRST_MESSAGE_GUESS);
+    /// messages is framed into it without allocating). A first message of
+    /// known size gets exactly its size: a buffer handed over full becomes
+    /// `Bytes` without a shared header to allocate.
+    fn make_room(&mut self, size_hint: usize) {
+        let expected = if size_hint > 0 {
+            size_hint
+        } else {
+            self.last_framed.max(FIRST_MESSAGE_GUESS)
+        };
         let spare = self.open.capacity().saturating_sub(self.open.len());
         if spare < expected {
             let chunk = if self.last_framed == 0 {
@@ -345,15 +353,30 @@ impl Outbound {
             } else {
                 expected.max(CHUNK_SIZE)
             };
-            self.open.reserve(chunk);
+            if self.open.capacity() == 0 {
+                // Exactly this much (`reserve` would round small sizes up).
+                self.open = BytesMut::with_capacity(chunk);
+            } else {
+                self.open.reserve(chunk);
+            }
         }
     }
 
-    /// Queues the open buffer's bytes as one chunk.
+    /// Queues the open buffer's bytes as one chunk. The room left behind them
+    /// is kept for the next messages only if there may be any and it is worth
+    /// it: splitting a buffer makes it shared, which costs an allocation,
+    /// where handing it over whole costs none.
     fn seal(&mut self) {
-        if !self.open.is_empty() {
-            self.queue.push_back(self.open.split().freeze());
+        if self.open.is_empty() {
+            return;
         }
+        let spare = self.open.capacity().saturating_sub(self.open.len());
+        let chunk = if self.is_open() && spare >= FIRST_MESSAGE_GUESS {
+            self.open.split()
+        } else {
+            std::mem::take(&mut self.open)
+        };
+        self.queue.push_back(chunk.freeze());
     }
 
     /// Ends the stream with END_STREAM after the queue (half-close).
@@ -470,7 +493,7 @@ mod tests {
     use super::*;
 
     fn push(out: &mut Outbound, small: &[u8], large: Option<&'static [u8]>) {
-        out.push_with(|dst| {
+        out.push_with(0, |dst| {
             dst.extend_from_slice(small);
             Ok::<_, ()>(large.map(Bytes::from_static))
         })
@@ -491,7 +514,7 @@ mod tests {
         assert!(out.queue.is_empty(), "still open");
         assert_eq!(out.buffered(), 4);
         let big = vec![1u8; CHUNK_SIZE];
-        out.push_with(|dst| {
+        out.push_with(0, |dst| {
             dst.extend_from_slice(&big);
             Ok::<_, ()>(None)
         })
@@ -524,11 +547,24 @@ mod tests {
         let mut out = Outbound::new(usize::MAX);
         push(&mut out, b"m1", None);
         assert_eq!(
-            out.push_with(|_| Err::<Option<Bytes>, _>("boom")),
+            out.push_with(0, |_| Err::<Option<Bytes>, _>("boom")),
             Err("boom")
         );
         assert_eq!(chunks(&mut out), vec![b"m1".to_vec()]);
         assert_eq!(out.buffered(), 2);
+    }
+
+    #[test]
+    fn a_first_message_of_known_size_fills_its_buffer_exactly() {
+        let mut out = Outbound::new(usize::MAX);
+        out.push_with(7, |dst| {
+            dst.extend_from_slice(b"1234567");
+            Ok::<_, ()>(None)
+        })
+        .unwrap();
+        assert_eq!(out.open.capacity(), 7);
+        out.close();
+        assert_eq!(chunks(&mut out), vec![b"1234567".to_vec()]);
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::proto::event::ClientEvent;
 use crate::proto::headers::{
     GRPC_ACCEPT_ENCODING, ResponseStart, classify_response, request, status_from_trailers,
 };
-use crate::proto::message::{ReceivedMessage, SendOptions, frame_bytes, frame_with};
+use crate::proto::message::{ReceivedMessage, SendOptions, frame_bytes, frame_with, framed_len};
 use crate::proto::path::CallPath;
 use crate::proto::stream::{Inbound, InboundError, Outbound};
 use crate::proto::wake::CallWake;
@@ -215,7 +215,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
         let c = self.core.sendable_call(call)?;
         let encoding = options.encoding(c.encoding);
         c.outbound
-            .push_with(|dst| frame_bytes(message, encoding, max, dst))?;
+            .push_with(framed_len(message.len(), encoding), |dst| {
+                frame_bytes(message, encoding, max, dst)
+            })?;
         self.core.schedule(call);
         Ok(())
     }
@@ -244,8 +246,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
         let max = self.core.config.limits.max_send_message_size;
         let c = self.core.sendable_call(call)?;
         let encoding = options.encoding(c.encoding);
-        c.outbound
-            .push_with(|dst| frame_with(encoding, max, dst, encode).map(|()| None))?;
+        c.outbound.push_with(0, |dst| {
+            frame_with(encoding, max, dst, encode).map(|()| None)
+        })?;
         self.core.schedule(call);
         Ok(())
     }

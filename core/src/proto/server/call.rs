@@ -21,7 +21,7 @@ use crate::proto::error::{
 };
 use crate::proto::event::ServerEvent;
 use crate::proto::headers::{self, response_headers, trailers_only};
-use crate::proto::message::{ReceivedMessage, SendOptions, frame_bytes, frame_with};
+use crate::proto::message::{ReceivedMessage, SendOptions, frame_bytes, frame_with, framed_len};
 use crate::proto::stream::{Inbound, InboundError, Outbound};
 use crate::proto::wake::CallWake;
 
@@ -155,7 +155,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
         let c = self.core.sendable_call(call)?;
         let encoding = options.encoding(c.encoding);
         c.outbound
-            .push_with(|dst| frame_bytes(message, encoding, max, dst))?;
+            .push_with(framed_len(message.len(), encoding), |dst| {
+                frame_bytes(message, encoding, max, dst)
+            })?;
         self.core.response_started(call)
     }
 
@@ -185,8 +187,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
         let max = self.core.config.limits.max_send_message_size;
         let c = self.core.sendable_call(call)?;
         let encoding = options.encoding(c.encoding);
-        c.outbound
-            .push_with(|dst| frame_with(encoding, max, dst, encode).map(|()| None))?;
+        c.outbound.push_with(0, |dst| {
+            frame_with(encoding, max, dst, encode).map(|()| None)
+        })?;
         self.core.response_started(call)
     }
 
