@@ -10,10 +10,14 @@ For each ferrule runtime (smol, tokio):
     with RESOURCE_EXHAUSTED (grpcio's limit, on a message ferrule sent);
   - 100 FullDuplexCalls from one channel are open at the same time (each
     gets a reply, then all wait at a barrier before the second request), and
-    all end OK. 100 is ferrule's default max_concurrent_streams.
+    all end OK. 100 is ferrule's default max_concurrent_streams;
+  - a UnaryCall failed through response_status still carries the echoed
+    x-grpc-test-echo-trailing-bin in its trailers (a handler's error status
+    with metadata, seen by grpcio's RpcError.trailing_metadata()).
 - ferrule client -> grpcio server: the client's `max_*_limit` cases, the same
   four checks seen from ferrule's side (ferrule's receive limit on responses,
-  grpcio's on requests).
+  grpcio's on requests), and `error_trailers` (grpcio's trailers after
+  context.abort reach ferrule's Status::metadata).
 
 Prints `PASS name` / `FAIL name: reason` per check and `N passed, M failed`;
 exits 1 if any failed. Run with the peers' venv python (the runner does):
@@ -41,6 +45,8 @@ m = messages_pb2
 LIMIT = 4 * 1024 * 1024
 CONCURRENT_STREAMS = 100
 DEADLINE_S = 30
+ECHO_TRAILING_KEY = "x-grpc-test-echo-trailing-bin"
+ECHO_TRAILING_VALUE = b"\xab\xab\xab"
 RUNTIMES = ["smol", "tokio"]
 
 
@@ -169,15 +175,32 @@ def concurrent_streams(stub):
         raise CheckFailed("%d of %d streams failed; first: %s" % (len(errors), CONCURRENT_STREAMS, errors[0]))
 
 
+def error_trailers(stub):
+    """A UnaryCall failed through response_status still echoes the trailing
+    metadata: grpcio sees it on the RpcError."""
+    request = m.SimpleRequest(response_status=m.EchoStatus(code=2, message="error with trailers"))
+    try:
+        stub.UnaryCall(request, timeout=DEADLINE_S, metadata=((ECHO_TRAILING_KEY, ECHO_TRAILING_VALUE),))
+    except grpc.RpcError as err:
+        if err.code() != grpc.StatusCode.UNKNOWN:
+            raise CheckFailed("status %s (%r), want UNKNOWN" % (err.code(), err.details()))
+        got = [v for k, v in (err.trailing_metadata() or ()) if k == ECHO_TRAILING_KEY]
+        if got != [ECHO_TRAILING_VALUE]:
+            raise CheckFailed("trailing metadata %s=%r, want [%r]" % (ECHO_TRAILING_KEY, got, ECHO_TRAILING_VALUE))
+        return
+    raise CheckFailed("the call succeeded, want UNKNOWN")
+
+
 PYTHON_CLIENT_CHECKS = [
     ("request_at_limit", lambda stub: request_limit(stub, 0)),
     ("request_over_limit", lambda stub: request_limit(stub, 1)),
     ("response_at_limit", lambda stub: response_limit(stub, 0)),
     ("response_over_limit", lambda stub: response_limit(stub, 1)),
     ("concurrent_streams_100", concurrent_streams),
+    ("error_trailers", error_trailers),
 ]
 FERRULE_CLIENT_CASES = ["max_request_at_limit", "max_request_over_limit",
-                        "max_response_at_limit", "max_response_over_limit"]
+                        "max_response_at_limit", "max_response_over_limit", "error_trailers"]
 
 
 class Results:

@@ -63,15 +63,18 @@ pub const CASES: &[&str] = &[
     "unimplemented_service",
 ];
 
-/// ferrule-only checks of the 4 MiB default receive limit, run only when
-/// named: a request or response of exactly 4 MiB passes, one byte more is
-/// `RESOURCE_EXHAUSTED` (the server's limit for requests, this client's for
-/// responses).
+/// ferrule-only checks, run only when named: the 4 MiB default receive
+/// limit (a request or response of exactly 4 MiB passes, one byte more is
+/// `RESOURCE_EXHAUSTED`: the server's limit for requests, this client's for
+/// responses), and `error_trailers` (a UnaryCall failed through
+/// `response_status` still echoes `x-grpc-test-echo-trailing-bin`, and the
+/// failed call's [`Status::metadata`] holds it).
 pub const EXTRA_CASES: &[&str] = &[
     "max_request_at_limit",
     "max_request_over_limit",
     "max_response_at_limit",
     "max_response_over_limit",
+    "error_trailers",
 ];
 
 /// The default receive limit of gRPC implementations, ferrule's included.
@@ -326,6 +329,7 @@ impl Cases {
             "max_request_over_limit" => self.max_request(1).await,
             "max_response_at_limit" => self.max_response(0).await,
             "max_response_over_limit" => self.max_response(1).await,
+            "error_trailers" => self.error_trailers().await,
             other => Err(format!("unknown case {other}")),
         }
     }
@@ -738,6 +742,29 @@ impl Cases {
     async fn special_status_message(&self) -> CaseResult {
         self.check_echoed_status(SPECIAL_STATUS_MESSAGE, false)
             .await
+    }
+
+    /// A UnaryCall the server fails on request (`response_status`) with the
+    /// echo metadata attached: the trailers reach the caller on the status.
+    async fn error_trailers(&self) -> CaseResult {
+        let request = echo_request(SimpleRequest {
+            response_status: Some(EchoStatus {
+                code: 2,
+                message: STATUS_MESSAGE.to_owned(),
+            }),
+            ..SimpleRequest::default()
+        })?;
+        let status = expect_code(
+            self.test.unary_call(request).await,
+            Code::UNKNOWN,
+            "UnaryCall",
+        )?;
+        let trailing: Vec<&[u8]> = status.metadata().get_all_bin(ECHO_TRAILING_KEY).collect();
+        check(trailing == [ECHO_TRAILING_VALUE], || {
+            format!(
+                "UnaryCall: the failed call's status has {ECHO_TRAILING_KEY}={trailing:?}, want [{ECHO_TRAILING_VALUE:?}]"
+            )
+        })
     }
 
     async fn unimplemented_method(&self) -> CaseResult {

@@ -8,8 +8,9 @@
 //!   (the router answers `UNIMPLEMENTED` for any path it does not know).
 //! - Echo Status (`response_status`), Echo Metadata
 //!   (`x-grpc-test-echo-initial` back in the headers,
-//!   `x-grpc-test-echo-trailing-bin` back in the trailers of a successful
-//!   call), `response_type` (only COMPRESSABLE; anything else is
+//!   `x-grpc-test-echo-trailing-bin` back in the trailers; for UnaryCall
+//!   also when `response_status` fails the call, as grpc/grpc's C++ server
+//!   does, through the status's metadata), `response_type` (only COMPRESSABLE; anything else is
 //!   `INVALID_ARGUMENT`), response sizes and `interval_us`.
 //! - CompressedRequest: a set `expect_compressed` is checked against the
 //!   message's Compressed-Flag as ferrule reports it
@@ -249,7 +250,8 @@ impl TestServiceApi for TestService {
             request.message_compressed(),
         )?;
         let message = request.into_inner();
-        echo_status(message.response_status.as_ref())?;
+        echo_status(message.response_status.as_ref())
+            .map_err(|status| status.with_metadata(echo.1.clone()))?;
         check_response_type(message.response_type)?;
         let reply = SimpleResponse {
             payload: Some(payload(message.response_size)?),
