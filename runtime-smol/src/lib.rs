@@ -1,8 +1,9 @@
 //! ferrule-smol: runs ferrule on smol (async-io + async-executor). It binds
 //! and nothing else: the [`Runtime`] (spawn on an executor, async-io timers),
-//! TCP listening and connecting, the bridge from smol's `futures-io` sockets
-//! to the IO traits h2 reads and writes, and a few conveniences. Everything
-//! else is in `ferrule_core::api`.
+//! TCP listening and connecting (a [`TcpStream`] with the IO traits h2 reads
+//! and writes), a bridge to those traits from any `futures-io` stream
+//! ([`Compat`]), and a few conveniences. Everything else is in
+//! `ferrule_core::api`.
 //!
 //! ```no_run
 //! # async fn demo(router: ferrule_core::api::Router) -> std::io::Result<()> {
@@ -33,6 +34,7 @@
 //! ```
 
 mod compat;
+mod tcp;
 
 use std::future::Future;
 use std::io;
@@ -46,10 +48,11 @@ use ferrule_core::Status;
 use ferrule_core::api::{
     Channel, ChannelConfig, Connector, Listener, Router, Runtime, Server, ServerHandle, Timer,
 };
-use smol::net::{AsyncToSocketAddrs, TcpStream};
+use smol::net::AsyncToSocketAddrs;
 
 pub use compat::Compat;
 pub use smol::Executor;
+pub use tcp::TcpStream;
 
 /// The smol [`Runtime`]: tasks on smol's global executor, async-io timers.
 #[derive(Debug, Clone, Copy, Default)]
@@ -175,13 +178,11 @@ impl TcpListener {
 }
 
 impl Listener for TcpListener {
-    type Io = Compat<TcpStream>;
+    type Io = TcpStream;
 
-    async fn accept(&mut self) -> io::Result<(Compat<TcpStream>, Option<SocketAddr>)> {
+    async fn accept(&mut self) -> io::Result<(TcpStream, Option<SocketAddr>)> {
         let (stream, peer) = self.inner.accept().await?;
-        // gRPC messages are small and latency-bound: no Nagle.
-        stream.set_nodelay(true)?;
-        Ok((Compat::new(stream), Some(peer)))
+        Ok((TcpStream::from_smol(stream)?, Some(peer)))
     }
 
     fn local_addr(&self) -> Option<SocketAddr> {
@@ -205,12 +206,10 @@ impl TcpConnector {
 }
 
 impl Connector for TcpConnector {
-    type Io = Compat<TcpStream>;
+    type Io = TcpStream;
 
-    async fn connect(&self) -> io::Result<Compat<TcpStream>> {
-        let stream = TcpStream::connect(self.target.as_str()).await?;
-        stream.set_nodelay(true)?;
-        Ok(Compat::new(stream))
+    async fn connect(&self) -> io::Result<TcpStream> {
+        TcpStream::connect(self.target.as_str()).await
     }
 }
 
