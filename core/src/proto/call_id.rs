@@ -135,9 +135,19 @@ impl<T> CallSlab<T> {
         }
         self.len -= 1;
         if self.len == 0 {
-            self.compact();
+            self.compact(1);
         }
         Some(value)
+    }
+
+    /// With no call left, gives back every slot's room (the connection has
+    /// been idle for a while: see `IDLE_TRIM_AFTER`). Does nothing while a
+    /// call is open.
+    pub(crate) fn release_memory(&mut self) {
+        if self.len == 0 {
+            self.compact(0);
+            self.free = Vec::new();
+        }
     }
 
     /// With no call left, gives back the room of all slots but one: an idle
@@ -145,30 +155,35 @@ impl<T> CallSlab<T> {
     /// (a call is several hundred bytes; the first one alone reserves four).
     /// Slots dropped take their generations with them; `floor` keeps ids
     /// unique.
-    fn compact(&mut self) {
-        if self.slots.capacity() <= 1 {
+    fn compact(&mut self, keep: usize) {
+        if self.slots.capacity() <= keep {
             return;
         }
-        let Some(top) = self.slots.iter().map(|s| s.generation).max() else {
-            return;
-        };
-        if top == u32::MAX {
-            // A retired slot: its index must stay out of use.
-            return;
+        // No slot left (compacted before): the floor already holds.
+        if let Some(top) = self.slots.iter().map(|s| s.generation).max() {
+            if top == u32::MAX {
+                // A retired slot: its index must stay out of use.
+                return;
+            }
+            self.floor = top;
         }
-        self.floor = top;
         self.slots.clear();
-        // Room for one call stays: a connection making one call at a time
-        // does not allocate per call.
-        self.slots.shrink_to(1);
+        // At call end room for one call stays: a connection making one call
+        // at a time does not allocate per call.
+        self.slots.shrink_to(keep);
         self.free.clear();
+    }
+
+    /// How many slots there is room for.
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.slots.capacity()
     }
 
     pub(crate) fn len(&self) -> usize {
         self.len
     }
 
-    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -244,12 +259,32 @@ mod tests {
         }
     }
 
+    #[test]
+    fn releasing_an_idle_slab_frees_every_slot_and_keeps_ids_unique() {
+        let mut slab = CallSlab::default();
+        let a = slab.insert_with(|_| ()).unwrap();
+        slab.release_memory();
+        assert!(slab.slots.capacity() >= 1, "not while a call is open");
+        assert_eq!(slab.get(a), Some(&()));
+        slab.remove(a).unwrap();
+        slab.release_memory();
+        assert_eq!(slab.slots.capacity(), 0);
+        assert_eq!(slab.free.capacity(), 0);
+        let b = slab.insert_with(|_| ()).unwrap();
+        assert_ne!(a, b);
+        assert!(slab.get(a).is_none());
+        assert!(slab.get(b).is_some());
+    }
+
     #[quickcheck_macros::quickcheck]
     fn ids_are_never_reused(ops: Vec<(bool, u8)>) -> bool {
         let mut slab = CallSlab::default();
         let mut live: Vec<CallId> = Vec::new();
         let mut ever = std::collections::HashSet::new();
         for (insert, pick) in ops {
+            if pick == 0 {
+                slab.release_memory();
+            }
             if insert || live.is_empty() {
                 let id = slab.insert_with(|_| ()).unwrap();
                 if !ever.insert(id) {

@@ -5,7 +5,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
 use std::task::Waker;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::call_id::CallId;
 use super::config::Limits;
@@ -114,6 +114,66 @@ impl Plumbing {
         ids.clear();
         self.ready_buf = ids;
     }
+
+    /// Gives back the room the queues grew to while calls ran (the
+    /// connection is idle: see [`IdleTrim`]); `live` says which calls are
+    /// still open.
+    pub(crate) fn release_memory(&mut self, live: impl Fn(CallId) -> bool) {
+        self.ready_buf = Vec::new();
+        self.ready.release_memory();
+        self.deadlines.heap.retain(|Reverse((_, id))| live(*id));
+        self.deadlines.heap.shrink_to_fit();
+    }
+}
+
+/// How long a connection with no call open waits before giving back the
+/// memory its calls used (call slots, queues): long enough that calls made
+/// one after another do not allocate that memory again each time, short
+/// enough that idle connections stay small.
+pub(crate) const IDLE_TRIM_AFTER: Duration = Duration::from_secs(1);
+
+/// When an idle connection gives back its calls' memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IdleTrim {
+    /// Calls are open (or were, at the last drive).
+    Busy,
+    /// No call open since a drive at `at - IDLE_TRIM_AFTER`.
+    Due(Instant),
+    /// Given back (or nothing taken yet); nothing to do until a call opens.
+    Done,
+}
+
+impl IdleTrim {
+    /// Notes, after a drive at `now`, whether any call is open.
+    pub(crate) fn note(&mut self, calls_open: bool, now: Instant) {
+        *self = match *self {
+            _ if calls_open => IdleTrim::Busy,
+            IdleTrim::Busy => match now.checked_add(IDLE_TRIM_AFTER) {
+                Some(at) => IdleTrim::Due(at),
+                None => IdleTrim::Done,
+            },
+            idle => idle,
+        };
+    }
+
+    /// When the memory is to be given back, if pending.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        match self {
+            IdleTrim::Due(at) => Some(*at),
+            _ => None,
+        }
+    }
+
+    /// Whether the memory is to be given back at `now` (true once).
+    pub(crate) fn take_due(&mut self, now: Instant) -> bool {
+        match self {
+            IdleTrim::Due(at) if *at <= now => {
+                *self = IdleTrim::Done;
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Call deadlines, earliest first. Entries of calls that ended or changed
@@ -192,6 +252,33 @@ pub(crate) fn client_builder(limits: &Limits) -> h2::client::Builder {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn idle_trim_is_due_a_while_after_the_last_call_and_only_once() {
+        let t0 = Instant::now();
+        let mut trim = IdleTrim::Busy;
+        trim.note(true, t0);
+        assert_eq!(trim.deadline(), None);
+        trim.note(false, t0);
+        assert_eq!(trim.deadline(), Some(t0 + IDLE_TRIM_AFTER));
+        // Still idle later: the deadline does not move.
+        trim.note(false, t0 + Duration::from_millis(500));
+        assert_eq!(trim.deadline(), Some(t0 + IDLE_TRIM_AFTER));
+        assert!(!trim.take_due(t0 + Duration::from_millis(999)));
+        // A call in between restarts the wait.
+        trim.note(true, t0 + Duration::from_millis(600));
+        trim.note(false, t0 + Duration::from_millis(700));
+        let at = t0 + Duration::from_millis(700) + IDLE_TRIM_AFTER;
+        assert_eq!(trim.deadline(), Some(at));
+        assert!(!trim.take_due(at - Duration::from_millis(1)));
+        assert!(trim.take_due(at));
+        assert!(!trim.take_due(at), "once");
+        assert_eq!(trim.deadline(), None);
+        trim.note(false, at + IDLE_TRIM_AFTER);
+        assert_eq!(trim.deadline(), None, "nothing more to give back");
+        trim.note(true, at + IDLE_TRIM_AFTER);
+        assert_eq!(trim, IdleTrim::Busy);
+    }
 
     #[test]
     fn deadlines_pop_in_order_and_only_when_due() {

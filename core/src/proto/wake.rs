@@ -36,6 +36,14 @@ impl ReadyQueue {
             .is_empty()
     }
 
+    /// Gives back the queue's room if it is empty.
+    pub(crate) fn release_memory(&self) {
+        let mut ids = self.ids.lock().unwrap_or_else(PoisonError::into_inner);
+        if ids.is_empty() {
+            *ids = Vec::new();
+        }
+    }
+
     fn push(&self, id: CallId) {
         self.ids
             .lock()

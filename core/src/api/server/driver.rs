@@ -107,6 +107,12 @@ impl ConnDriver {
                 engine.drive_io(now, cx.waker());
                 if engine.poll_timeout().is_some_and(|at| at <= now) {
                     engine.handle_timeout(now);
+                    // Timers are rare (an idle connection's memory trim is
+                    // one): a good moment to give back the room of a call
+                    // table that is empty.
+                    if state.calls.is_empty() {
+                        state.calls.shrink_to_fit();
+                    }
                 }
                 let mut closed = false;
                 let mut budget = MAX_EVENTS_PER_POLL;

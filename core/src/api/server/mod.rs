@@ -37,7 +37,8 @@ pub use router::{Router, Routes};
 #[derive(Clone)]
 pub struct Server {
     runtime: Arc<dyn Runtime>,
-    config: ServerConfig,
+    /// Shared by every connection's engine.
+    config: Arc<ServerConfig>,
 }
 
 impl Server {
@@ -50,21 +51,21 @@ impl Server {
     pub fn with_runtime(runtime: Arc<dyn Runtime>) -> Server {
         Server {
             runtime,
-            config: ServerConfig::default(),
+            config: Arc::new(ServerConfig::default()),
         }
     }
 
     /// Replaces the engine configuration (limits, keepalive, encodings).
     #[must_use]
     pub fn with_config(mut self, config: ServerConfig) -> Server {
-        self.config = config;
+        self.config = Arc::new(config);
         self
     }
 
     /// The engine configuration, to modify: for example
     /// `server.config_mut().limits.max_recv_message_size = 16 << 20`.
     pub fn config_mut(&mut self) -> &mut ServerConfig {
-        &mut self.config
+        Arc::make_mut(&mut self.config)
     }
 
     /// Starts serving: spawns the accept loop, which spawns one driver task
@@ -128,7 +129,7 @@ impl Server {
         router: Router,
         registry: &Arc<Registry>,
     ) {
-        let engine = ServerConnection::with_io(io, self.config.clone(), self.runtime.now());
+        let engine = ServerConnection::with_io(io, Arc::clone(&self.config), self.runtime.now());
         let conn = Arc::new(ServerConn::new(engine));
         let id = registry.insert(Arc::clone(&conn));
         let driver = ConnDriver {

@@ -1,6 +1,7 @@
 //! The drive loop: polls h2 (the handshake, new requests, shutdowns),
 //! services the calls h2 woke, and feeds what the tap saw to keepalive.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -24,6 +25,13 @@ use super::{H2Server, Phase, ServerConnection, ServerCore};
 
 impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
     pub(super) fn drive(&mut self) {
+        self.drive_rounds();
+        let calls_open = !self.core.calls.is_empty();
+        let now = self.core.plumbing.now;
+        self.core.idle_trim.note(calls_open, now);
+    }
+
+    fn drive_rounds(&mut self) {
         self.core.plumbing.dirty = false;
         for _ in 0..MAX_DRIVE_ROUNDS {
             // Calls are serviced before h2 is polled, so that one poll (one
@@ -135,6 +143,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
 }
 
 impl ServerCore {
+    /// The connection has had no call for a while: gives back the room its
+    /// calls used (the call slot kept for the next call, the queues).
+    pub(super) fn release_idle_memory(&mut self) {
+        self.calls.release_memory();
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
+        let calls = &self.calls;
+        self.plumbing.release_memory(|id| calls.get(id).is_some());
+    }
+
     fn on_request(
         &mut self,
         request: http::Request<h2::RecvStream>,

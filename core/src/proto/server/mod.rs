@@ -7,6 +7,7 @@ mod call;
 mod drive;
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::task::Waker;
 use std::time::Instant;
 
@@ -15,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::proto::call_id::CallSlab;
 use crate::proto::config::ServerConfig;
-use crate::proto::driver::{Plumbing, server_builder};
+use crate::proto::driver::{IdleTrim, Plumbing, server_builder};
 use crate::proto::error::{ConnectionError, ErrorCode};
 use crate::proto::event::ServerEvent;
 use crate::proto::headers::RequestRules;
@@ -88,7 +89,8 @@ pub struct ServerConnection<T = MemoryTransport> {
 }
 
 struct ServerCore {
-    config: ServerConfig,
+    /// Shared with the server's other connections (see `with_io`).
+    config: Arc<ServerConfig>,
     rules: RequestRules,
     plumbing: Plumbing,
     calls: CallSlab<ServerCall>,
@@ -110,13 +112,20 @@ struct ServerCore {
     last_stream_id: u32,
     /// The client pinged too often: end the connection with our GOAWAY.
     abuse: bool,
+    /// When an idle connection gives back its calls' memory.
+    idle_trim: IdleTrim,
 }
 
 impl ServerConnection<MemoryTransport> {
     /// A server connection on the in-memory transport: feed it bytes with
     /// [`handle_input`](Self::handle_input), take bytes with
-    /// [`poll_transmit`](Self::poll_transmit).
-    pub fn new(config: ServerConfig, now: Instant) -> ServerConnection<MemoryTransport> {
+    /// [`poll_transmit`](Self::poll_transmit). `config` may be shared (an
+    /// `Arc`), as in [`with_io`](Self::with_io).
+    pub fn new(
+        config: impl Into<Arc<ServerConfig>>,
+        now: Instant,
+    ) -> ServerConnection<MemoryTransport> {
+        let config = config.into();
         let memory = MemoryTransport::new(config.limits.max_outbound_buffer);
         ServerConnection::build(memory.clone(), Some(memory), config, now)
     }
@@ -221,17 +230,29 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
     /// A server connection that has h2 read and write `io` itself (no copy
     /// through the engine). Drive it with [`drive_io`](Self::drive_io) whenever
     /// the task owning it is woken.
-    pub fn with_io(io: T, config: ServerConfig, now: Instant) -> ServerConnection<T> {
-        ServerConnection::build(io, None, config, now)
+    ///
+    /// `config` may be a `ServerConfig` or an `Arc` of one: a server making
+    /// many connections shares one configuration among them instead of a
+    /// copy in each.
+    pub fn with_io(
+        io: T,
+        config: impl Into<Arc<ServerConfig>>,
+        now: Instant,
+    ) -> ServerConnection<T> {
+        ServerConnection::build(io, None, config.into(), now)
     }
 
     fn build(
         io: T,
         memory: Option<MemoryTransport>,
-        mut config: ServerConfig,
+        mut config: Arc<ServerConfig>,
         now: Instant,
     ) -> ServerConnection<T> {
-        config.limits = config.limits.sanitized();
+        let limits = config.limits.sanitized();
+        if limits != config.limits {
+            // A copy of its own only for a configuration out of range.
+            Arc::make_mut(&mut config).limits = limits;
+        }
         let tap = TapHandle::new(TapState::new(false, config.limits.max_frame_size));
         let handshake = server_builder(&config.limits).handshake(Tap::new(io, tap.clone(), false));
         let rules = RequestRules {
@@ -262,6 +283,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
                 ping_pong: None,
                 last_stream_id: 0,
                 abuse: false,
+                // Nothing to give back before the first call.
+                idle_trim: IdleTrim::Done,
             },
         };
         // Writes our SETTINGS right away.
@@ -311,6 +334,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
             self.core.plumbing.deadlines.peek(),
             self.core.keepalive.poll_timeout(),
             self.core.lifetime.poll_timeout(),
+            self.core.idle_trim.deadline(),
         ]
         .into_iter()
         .flatten()
@@ -353,11 +377,20 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
             .plumbing
             .deadlines
             .prune(|id| calls.get(id).is_some());
+        if self.core.idle_trim.take_due(now) {
+            self.core.release_idle_memory();
+        }
         self.core.plumbing.poll_needed = true;
         self.drive();
     }
 
     // ----- getters -----------------------------------------------------------
+
+    /// How many call slots the connection holds room for (open or kept).
+    #[cfg(test)]
+    pub(crate) fn call_room(&self) -> usize {
+        self.core.calls.capacity()
+    }
 
     /// The connection error, once the connection failed.
     pub fn error(&self) -> Option<&ConnectionError> {

@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use super::pair::{Pair, pair_test};
 use crate::Code;
+use crate::codec::metadata::MetadataMap;
 use crate::proto::keepalive::{FrameKind, KeepaliveConfig, LifetimeConfig, PingPolicyConfig};
 use crate::proto::{
     CallOptions, ClientConfig, ClientEvent, ConnectionError, ErrorCode, ServerConfig, ServerEvent,
@@ -206,5 +207,39 @@ pair_test! {
             .iter()
             .chain(std::iter::empty())
             .all(|e| !matches!(e, ServerEvent::NewCall { .. })));
+    }
+}
+
+pair_test! {
+    fn an_idle_server_connection_gives_back_its_call_room_after_a_while(chunking) {
+        let mut pair = Pair::new(chunking);
+        let trim = crate::proto::driver::IDLE_TRIM_AFTER;
+        let later = |at: Option<std::time::Instant>, now| at.is_none_or(|at| at > now + trim);
+        assert!(later(pair.server.poll_timeout(), pair.now), "nothing to give back before a call");
+        let (_, status, _) = pair.unary("/k.K/Once", b"x", |server, call, _, _| {
+            server.finish(call, crate::Status::ok(), &MetadataMap::new()).unwrap();
+        });
+        assert_eq!(status.code(), Code::OK);
+        assert_eq!(pair.server.call_room(), 1, "one slot kept for the next call");
+        assert_eq!(pair.server.poll_timeout(), Some(pair.now + trim));
+        // A call before then keeps the room and restarts the wait.
+        pair.advance(Duration::from_millis(500));
+        let (_, status, _) = pair.unary("/k.K/Again", b"x", |server, call, _, _| {
+            server.finish(call, crate::Status::ok(), &MetadataMap::new()).unwrap();
+        });
+        assert_eq!(status.code(), Code::OK);
+        pair.advance(Duration::from_millis(600));
+        assert_eq!(pair.server.call_room(), 1);
+        pair.advance(Duration::from_millis(400));
+        assert_eq!(pair.server.call_room(), 0, "given back");
+        assert!(later(pair.server.poll_timeout(), pair.now), "once");
+        assert!(!pair.server.is_closed());
+        // The next call works as before.
+        let (messages, status, _) = pair.unary("/k.K/Later", b"x", |server, call, _, _| {
+            server.send_message(call, Bytes::from_static(b"y")).unwrap();
+            server.finish(call, crate::Status::ok(), &MetadataMap::new()).unwrap();
+        });
+        assert_eq!(messages, vec![Bytes::from_static(b"y")]);
+        assert_eq!(status.code(), Code::OK);
     }
 }
