@@ -53,12 +53,6 @@ pub const DEFAULT_MAX_RECEIVE_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
 /// every message is reserved at once, in full.
 const MAX_EAGER_RESERVE: usize = DEFAULT_MAX_RECEIVE_MESSAGE_SIZE;
 
-/// An assembled message at least this long is remembered by the decoder: if
-/// the application has dropped it by the time the next message spanning
-/// chunks arrives, that message is assembled in the same memory instead of a
-/// fresh allocation (whose pages the kernel would fault in one by one).
-const RECYCLE_MIN: usize = 64 * 1024;
-
 /// The send limit a new [`MessageEncoder`] enforces: none beyond what the
 /// 32-bit length prefix can carry.
 pub const DEFAULT_MAX_SEND_MESSAGE_SIZE: usize = usize::MAX;
@@ -306,13 +300,6 @@ pub struct MessageDecoder {
     pending: Option<PendingFrame>,
     /// The start of a pending frame's body that spans chunks; empty otherwise.
     assembly: Vec<u8>,
-    /// The last large message assembled ([`RECYCLE_MIN`]), whose memory is
-    /// reused once the application has dropped it.
-    recycle: Option<Bytes>,
-    /// Whether a message was assembled before: the first is never
-    /// remembered (remembering costs a small allocation, and a stream of one
-    /// message, the common case, would never repay it).
-    assembled_before: bool,
     max_message_size: usize,
     web_trailers: bool,
     error: Option<FrameError>,
@@ -333,8 +320,6 @@ impl MessageDecoder {
             queued: 0,
             pending: None,
             assembly: Vec::new(),
-            recycle: None,
-            assembled_before: false,
             max_message_size: DEFAULT_MAX_RECEIVE_MESSAGE_SIZE,
             web_trailers: false,
             error: None,
@@ -478,7 +463,6 @@ impl MessageDecoder {
         self.queued = 0;
         self.pending = None;
         self.assembly = Vec::new();
-        self.recycle = None;
         self.error = Some(err.clone());
         err
     }
@@ -574,14 +558,9 @@ impl MessageDecoder {
             }
             // The body spans chunks: reserve it whole, once (up to a cap,
             // so that a 5-byte header cannot commit more memory than that).
-            let want = len.min(MAX_EAGER_RESERVE);
-            match self.recycled(want) {
-                Some(buffer) => self.assembly = buffer,
-                None => self
-                    .assembly
-                    .try_reserve_exact(want)
-                    .map_err(|_| FrameError::AllocationFailed { len })?,
-            }
+            self.assembly
+                .try_reserve_exact(len.min(MAX_EAGER_RESERVE))
+                .map_err(|_| FrameError::AllocationFailed { len })?;
         }
         self.assemble(len)
     }
@@ -607,24 +586,7 @@ impl MessageDecoder {
                 self.queued -= need;
             }
         }
-        let message = Bytes::from(core::mem::take(&mut self.assembly));
-        if self.assembled_before && message.len() >= RECYCLE_MIN {
-            self.recycle = Some(message.clone());
-        }
-        self.assembled_before = true;
-        Ok(Some(message))
-    }
-
-    /// The remembered message's memory, emptied, if nobody else holds it and
-    /// it fits `want` bytes without wasting more than as much again.
-    fn recycled(&mut self, want: usize) -> Option<Vec<u8>> {
-        let kept = self.recycle.take()?.try_into_mut().ok()?;
-        let mut buffer = Vec::from(kept);
-        if buffer.capacity() < want || buffer.capacity() / 2 > want {
-            return None;
-        }
-        buffer.clear();
-        Some(buffer)
+        Ok(Some(Bytes::from(core::mem::take(&mut self.assembly))))
     }
 
     /// Walks the buffered bytes frame by frame without consuming them.
@@ -1549,54 +1511,5 @@ mod tests {
         decoder.push(Bytes::copy_from_slice(&input[..cut]));
         while decoder.next_message().unwrap().is_some() {}
         decoder.finish().is_ok() == boundaries.contains(&cut)
-    }
-
-    /// Feeds one framed message in 16 KiB chunks and takes it out.
-    fn assemble_one(decoder: &mut MessageDecoder, fill: u8, len: usize) -> Bytes {
-        let wire = framed(0, &vec![fill; len]);
-        for chunk in wire.chunks(16 * 1024) {
-            decoder.push(Bytes::copy_from_slice(chunk));
-        }
-        let message = decoder.next_message().unwrap().expect("a whole message");
-        assert_eq!(message.data.len(), len);
-        assert!(message.data.iter().all(|&b| b == fill));
-        message.data
-    }
-
-    #[test]
-    fn a_dropped_large_message_lends_its_memory_to_the_next() {
-        let mut decoder = MessageDecoder::new();
-        let len = RECYCLE_MIN + 100;
-        drop(assemble_one(&mut decoder, 1, len));
-        assert!(decoder.recycle.is_none(), "the first is never remembered");
-        let second = assemble_one(&mut decoder, 2, len);
-        let memory = second.as_ptr();
-        drop(second);
-        let third = assemble_one(&mut decoder, 3, len);
-        assert_eq!(third.as_ptr(), memory, "assembled where the second was");
-        // Held by the application: the fourth gets memory of its own.
-        let fourth = assemble_one(&mut decoder, 4, len);
-        assert_ne!(fourth.as_ptr(), third.as_ptr());
-        assert!(
-            third.iter().all(|&b| b == 3),
-            "a held message is never overwritten"
-        );
-        // A much smaller message does not keep a large buffer busy.
-        drop(fourth);
-        let small = assemble_one(&mut decoder, 5, RECYCLE_MIN / 4);
-        assert_eq!(small.len(), RECYCLE_MIN / 4);
-        assert!(
-            decoder.recycle.is_none(),
-            "small messages are not remembered"
-        );
-    }
-
-    #[test]
-    fn small_assembled_messages_are_not_remembered() {
-        let mut decoder = MessageDecoder::new();
-        for fill in 0..3 {
-            drop(assemble_one(&mut decoder, fill, RECYCLE_MIN - 1));
-            assert!(decoder.recycle.is_none());
-        }
     }
 }

@@ -29,10 +29,7 @@ use crate::proto::keepalive::{KeepaliveConfig, LifetimeConfig, PingPolicyConfig}
 /// 2 × max_send_buffer_per_call)` for its calls, plus `max_outbound_buffer`
 /// and `max_inbound_buffer` (and the header lists, bounded by
 /// `max_header_list_size`). Received messages are decompressed only when
-/// taken, so compression cannot inflate what is held. A call that has sent or
-/// received a large message (64 KiB or more) may also keep that message's
-/// memory, once released, for its next one: at most one message more each
-/// way, freed with the call. The fuzz targets assert
+/// taken, so compression cannot inflate what is held. The fuzz targets assert
 /// the per-call bound ([`ServerConnection::buffered_bytes`](super::ServerConnection::buffered_bytes)).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]

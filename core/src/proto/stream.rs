@@ -250,12 +250,6 @@ const CHUNK_SIZE: usize = 16 * 1024;
 /// messages grow the buffer as they are encoded.
 const FIRST_MESSAGE_GUESS: usize = 256;
 
-/// A sealed buffer at least this large is kept (as the empty tail of its
-/// allocation) while the call may send more: once h2 has written and dropped
-/// the chunk, the next message is framed into the same memory instead of a
-/// fresh allocation, whose pages the kernel would fault in one by one.
-const REUSE_MIN: usize = 64 * 1024;
-
 /// How the sending half ends once its queue is flushed.
 #[derive(Debug)]
 enum End {
@@ -359,9 +353,8 @@ impl Outbound {
             } else {
                 expected.max(CHUNK_SIZE)
             };
-            if self.open.capacity() == 0 && self.last_framed == 0 {
+            if self.open.capacity() == 0 {
                 // Exactly this much (`reserve` would round small sizes up).
-                // Later, `reserve` takes back a kept buffer that is free again.
                 self.open = BytesMut::with_capacity(chunk);
             } else {
                 self.open.reserve(chunk);
@@ -370,17 +363,15 @@ impl Outbound {
     }
 
     /// Queues the open buffer's bytes as one chunk. The room left behind them
-    /// (or, for a large buffer, the buffer itself: [`REUSE_MIN`]) is kept for
-    /// the next messages only if there may be any and it is worth it:
-    /// splitting a buffer makes it shared, which costs an allocation, where
-    /// handing it over whole costs none.
+    /// is kept for the next messages only if there may be any and it is worth
+    /// it: splitting a buffer makes it shared, which costs an allocation,
+    /// where handing it over whole costs none.
     fn seal(&mut self) {
         if self.open.is_empty() {
             return;
         }
         let spare = self.open.capacity().saturating_sub(self.open.len());
-        let keep = spare >= FIRST_MESSAGE_GUESS || self.open.capacity() >= REUSE_MIN;
-        let chunk = if self.is_open() && keep {
+        let chunk = if self.is_open() && spare >= FIRST_MESSAGE_GUESS {
             self.open.split()
         } else {
             std::mem::take(&mut self.open)
@@ -589,34 +580,5 @@ mod tests {
             out.open.capacity() >= CHUNK_SIZE - 1000,
             "after the first message, a chunk"
         );
-    }
-
-    #[test]
-    fn a_large_buffer_is_framed_into_again_once_h2_dropped_it() {
-        let mut out = Outbound::new(usize::MAX);
-        let large = vec![7u8; REUSE_MIN];
-        let push_large = |out: &mut Outbound| {
-            out.push_with(large.len(), |dst| {
-                dst.extend_from_slice(&large);
-                Ok::<_, ()>(None)
-            })
-            .unwrap();
-            out.seal();
-            out.queue.pop_front().expect("sealed")
-        };
-        let first = push_large(&mut out);
-        let memory = first.as_ptr();
-        drop(first);
-        let second = push_large(&mut out);
-        assert_eq!(second.as_ptr(), memory, "the same memory again");
-        // Still held (h2 has not written it): fresh memory, the held bytes intact.
-        let third = push_large(&mut out);
-        assert_ne!(third.as_ptr(), second.as_ptr());
-        assert!(second.iter().all(|&b| b == 7));
-        assert_eq!(third.len(), REUSE_MIN);
-        // Once the call ends nothing is kept.
-        out.finish(HeaderMap::new());
-        out.discard();
-        assert_eq!(out.open.capacity(), 0);
     }
 }
