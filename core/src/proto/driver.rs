@@ -126,34 +126,65 @@ impl Plumbing {
     }
 }
 
-/// How long a connection with no call open waits before giving back the
-/// memory its calls used (call slots, queues): long enough that calls made
-/// one after another do not allocate that memory again each time, short
-/// enough that idle connections stay small.
+/// How long a connection with no call open keeps the memory its calls used
+/// (call slots, queues) for the next call: long enough that calls made one
+/// after another do not allocate that memory again each time, short enough
+/// that idle connections stay small.
 pub(crate) const IDLE_TRIM_AFTER: Duration = Duration::from_secs(1);
 
 /// When an idle connection gives back its calls' memory.
+///
+/// Memory is kept for the next call only once calls have been seen to follow
+/// one another: the first call of a connection (or the first after a quiet
+/// spell) gives its memory back as soon as it ends, since many connections
+/// make one call and then sit idle; a call that begins within
+/// [`IDLE_TRIM_AFTER`] of the previous one's end keeps it, and so does every
+/// call after it until the connection has been quiet for that long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum IdleTrim {
-    /// Calls are open (or were, at the last drive).
-    Busy,
-    /// No call open since a drive at `at - IDLE_TRIM_AFTER`.
+    /// Calls are open. `warm`: they followed an earlier call closely, so
+    /// their memory is kept when they end.
+    Busy {
+        /// The calls followed an earlier call closely.
+        warm: bool,
+    },
+    /// No call open; the memory is kept and given back at this instant.
     Due(Instant),
-    /// Given back (or nothing taken yet); nothing to do until a call opens.
+    /// No call open and the memory given back; a call before this instant
+    /// still counts as following the last one.
+    Cooling(Instant),
+    /// Given back (or nothing taken yet), and quiet for a while.
     Done,
+}
+
+/// What a drive's outcome means for the calls' memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TrimVerdict {
+    /// Nothing to do now.
+    Keep,
+    /// Give the memory back now (a lone call ended).
+    Release,
 }
 
 impl IdleTrim {
     /// Notes, after a drive at `now`, whether any call is open.
-    pub(crate) fn note(&mut self, calls_open: bool, now: Instant) {
-        *self = match *self {
-            _ if calls_open => IdleTrim::Busy,
-            IdleTrim::Busy => match now.checked_add(IDLE_TRIM_AFTER) {
-                Some(at) => IdleTrim::Due(at),
-                None => IdleTrim::Done,
+    pub(crate) fn note(&mut self, calls_open: bool, now: Instant) -> TrimVerdict {
+        let (next, verdict) = match *self {
+            IdleTrim::Busy { warm } if calls_open => (IdleTrim::Busy { warm }, TrimVerdict::Keep),
+            IdleTrim::Due(_) if calls_open => (IdleTrim::Busy { warm: true }, TrimVerdict::Keep),
+            IdleTrim::Cooling(until) if calls_open => {
+                (IdleTrim::Busy { warm: now < until }, TrimVerdict::Keep)
+            }
+            IdleTrim::Done if calls_open => (IdleTrim::Busy { warm: false }, TrimVerdict::Keep),
+            IdleTrim::Busy { warm } => match now.checked_add(IDLE_TRIM_AFTER) {
+                Some(at) if warm => (IdleTrim::Due(at), TrimVerdict::Keep),
+                Some(at) => (IdleTrim::Cooling(at), TrimVerdict::Release),
+                None => (IdleTrim::Done, TrimVerdict::Release),
             },
-            idle => idle,
+            idle => (idle, TrimVerdict::Keep),
         };
+        *self = next;
+        verdict
     }
 
     /// When the memory is to be given back, if pending.
@@ -256,28 +287,46 @@ mod tests {
     #[test]
     fn idle_trim_is_due_a_while_after_the_last_call_and_only_once() {
         let t0 = Instant::now();
-        let mut trim = IdleTrim::Busy;
-        trim.note(true, t0);
+        let ms = Duration::from_millis;
+        // A first call: warm only if it follows another closely.
+        let mut trim = IdleTrim::Done;
+        assert_eq!(trim.note(true, t0), TrimVerdict::Keep);
+        assert_eq!(trim, IdleTrim::Busy { warm: false });
+        assert_eq!(trim.note(true, t0 + ms(1)), TrimVerdict::Keep);
+        // A lone call gives its memory back as it ends, with no timer.
+        assert_eq!(trim.note(false, t0 + ms(2)), TrimVerdict::Release);
         assert_eq!(trim.deadline(), None);
-        trim.note(false, t0);
-        assert_eq!(trim.deadline(), Some(t0 + IDLE_TRIM_AFTER));
+        assert_eq!(trim.note(false, t0 + ms(3)), TrimVerdict::Keep, "once");
+        // The next call follows it: its memory is kept when it ends.
+        assert_eq!(trim.note(true, t0 + ms(500)), TrimVerdict::Keep);
+        assert_eq!(trim, IdleTrim::Busy { warm: true });
+        let idle_at = t0 + ms(600);
+        assert_eq!(trim.note(false, idle_at), TrimVerdict::Keep);
+        assert_eq!(trim.deadline(), Some(idle_at + IDLE_TRIM_AFTER));
         // Still idle later: the deadline does not move.
-        trim.note(false, t0 + Duration::from_millis(500));
-        assert_eq!(trim.deadline(), Some(t0 + IDLE_TRIM_AFTER));
-        assert!(!trim.take_due(t0 + Duration::from_millis(999)));
+        assert_eq!(trim.note(false, idle_at + ms(500)), TrimVerdict::Keep);
+        assert_eq!(trim.deadline(), Some(idle_at + IDLE_TRIM_AFTER));
+        assert!(!trim.take_due(idle_at + ms(999)));
         // A call in between restarts the wait.
-        trim.note(true, t0 + Duration::from_millis(600));
-        trim.note(false, t0 + Duration::from_millis(700));
-        let at = t0 + Duration::from_millis(700) + IDLE_TRIM_AFTER;
+        trim.note(true, idle_at + ms(600));
+        assert_eq!(trim, IdleTrim::Busy { warm: true });
+        assert_eq!(trim.note(false, idle_at + ms(700)), TrimVerdict::Keep);
+        let at = idle_at + ms(700) + IDLE_TRIM_AFTER;
         assert_eq!(trim.deadline(), Some(at));
-        assert!(!trim.take_due(at - Duration::from_millis(1)));
+        assert!(!trim.take_due(at - ms(1)));
         assert!(trim.take_due(at));
         assert!(!trim.take_due(at), "once");
         assert_eq!(trim.deadline(), None);
-        trim.note(false, at + IDLE_TRIM_AFTER);
+        assert_eq!(trim.note(false, at + IDLE_TRIM_AFTER), TrimVerdict::Keep);
         assert_eq!(trim.deadline(), None, "nothing more to give back");
+        // After a quiet spell a call is a first call again.
         trim.note(true, at + IDLE_TRIM_AFTER);
-        assert_eq!(trim, IdleTrim::Busy);
+        assert_eq!(trim, IdleTrim::Busy { warm: false });
+        // So is one that comes after the cooling window.
+        let end = at + IDLE_TRIM_AFTER + ms(1);
+        assert_eq!(trim.note(false, end), TrimVerdict::Release);
+        trim.note(true, end + IDLE_TRIM_AFTER);
+        assert_eq!(trim, IdleTrim::Busy { warm: false });
     }
 
     #[test]

@@ -107,12 +107,6 @@ impl ConnDriver {
                 engine.drive_io(now, cx.waker());
                 if engine.poll_timeout().is_some_and(|at| at <= now) {
                     engine.handle_timeout(now);
-                    // Timers are rare (an idle connection's memory trim is
-                    // one): a good moment to give back the room of a call
-                    // table that is empty.
-                    if state.calls.is_empty() {
-                        state.calls.shrink_to_fit();
-                    }
                 }
                 let mut closed = false;
                 let mut budget = MAX_EVENTS_PER_POLL;
@@ -190,6 +184,11 @@ impl ConnDriver {
                             closed = true;
                         }
                     }
+                }
+                // The engine gave back its calls' memory (a lone call ended,
+                // or calls stopped a while ago): so does the call table.
+                if engine.take_memory_released() && state.calls.is_empty() {
+                    state.calls.shrink_to_fit();
                 }
                 if closed {
                     // The engine already dropped the transport; handles

@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use crate::Status;
 use crate::codec::compression::Encoding;
 use crate::codec::metadata::MetadataMap;
-use crate::proto::driver::MAX_DRIVE_ROUNDS;
+use crate::proto::driver::{MAX_DRIVE_ROUNDS, TrimVerdict};
 use crate::proto::error::ConnectionError;
 use crate::proto::event::ServerEvent;
 use crate::proto::headers::{default_content_type, trailers_only, validate_request};
@@ -28,7 +28,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
         self.drive_rounds();
         let calls_open = !self.core.calls.is_empty();
         let now = self.core.plumbing.now;
-        self.core.idle_trim.note(calls_open, now);
+        if self.core.idle_trim.note(calls_open, now) == TrimVerdict::Release {
+            self.core.release_idle_memory();
+        }
     }
 
     fn drive_rounds(&mut self) {
@@ -146,6 +148,7 @@ impl ServerCore {
     /// The connection has had no call for a while: gives back the room its
     /// calls used (the call slot kept for the next call, the queues).
     pub(super) fn release_idle_memory(&mut self) {
+        self.memory_released = true;
         self.calls.release_memory();
         if self.events.is_empty() {
             self.events = VecDeque::new();

@@ -114,6 +114,8 @@ struct ServerCore {
     abuse: bool,
     /// When an idle connection gives back its calls' memory.
     idle_trim: IdleTrim,
+    /// That memory was given back since the owner last asked.
+    memory_released: bool,
 }
 
 impl ServerConnection<MemoryTransport> {
@@ -285,6 +287,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
                 abuse: false,
                 // Nothing to give back before the first call.
                 idle_trim: IdleTrim::Done,
+                memory_released: false,
             },
         };
         // Writes our SETTINGS right away.
@@ -385,6 +388,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
     }
 
     // ----- getters -----------------------------------------------------------
+
+    /// Whether the engine gave back its calls' memory (see `IdleTrim`) since
+    /// the last time this was asked: the moment for the owner to give back
+    /// the room of its own per-call tables.
+    pub(crate) fn take_memory_released(&mut self) -> bool {
+        std::mem::take(&mut self.core.memory_released)
+    }
 
     /// How many call slots the connection holds room for (open or kept).
     #[cfg(test)]

@@ -220,11 +220,19 @@ pair_test! {
             server.finish(call, crate::Status::ok(), &MetadataMap::new()).unwrap();
         });
         assert_eq!(status.code(), Code::OK);
+        assert_eq!(pair.server.call_room(), 0, "a lone call gives its room back at once");
+        assert!(later(pair.server.poll_timeout(), pair.now), "with no timer");
+        // A call soon after is not alone: its slot is kept for the next one.
+        pair.advance(Duration::from_millis(500));
+        let (_, status, _) = pair.unary("/k.K/Again", b"x", |server, call, _, _| {
+            server.finish(call, crate::Status::ok(), &MetadataMap::new()).unwrap();
+        });
+        assert_eq!(status.code(), Code::OK);
         assert_eq!(pair.server.call_room(), 1, "one slot kept for the next call");
         assert_eq!(pair.server.poll_timeout(), Some(pair.now + trim));
         // A call before then keeps the room and restarts the wait.
         pair.advance(Duration::from_millis(500));
-        let (_, status, _) = pair.unary("/k.K/Again", b"x", |server, call, _, _| {
+        let (_, status, _) = pair.unary("/k.K/Third", b"x", |server, call, _, _| {
             server.finish(call, crate::Status::ok(), &MetadataMap::new()).unwrap();
         });
         assert_eq!(status.code(), Code::OK);
