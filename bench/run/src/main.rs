@@ -217,6 +217,15 @@ fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
          server CPU µs/call: server CPU time / calls, the figure least disturbed by other load.",
         args.rounds
     );
+    if implementations.iter().any(|i| i == "tonic") && args.rounds > 1 {
+        println!(
+            "\nRound by round (each ratio from runs made back to back in one round; min-max and median over rounds):\n"
+        );
+        println!(
+            "{}",
+            table::round_table(&scenarios, &implementations, &results)
+        );
+    }
     let other: Vec<f64> = results.iter().filter_map(|r| r.other_cpu).collect();
     let busiest = other.iter().copied().fold(0.0, f64::max);
     if let Some(typical) = table::median(other) {

@@ -160,6 +160,118 @@ pub fn main_table(
     out
 }
 
+/// The headline of one run, as [`Row::headline`] reads it from medians.
+fn run_headline(result: &RunResult, headline: Headline) -> Option<f64> {
+    if result.error.is_some() {
+        return None;
+    }
+    match headline {
+        Headline::CallsPerS => result.report.as_ref().map(|l| l.calls_per_s),
+        Headline::MbPerS => result.report.as_ref().map(|l| l.mb_per_s),
+        Headline::KibPerConnection => result.kib_per_connection,
+    }
+}
+
+/// Per-round ratios of `implementation` over `base` in `scenario`: each round's
+/// runs were made back to back, so a ratio within a round is less disturbed by
+/// the machine's drift than a ratio of medians taken over all rounds.
+fn round_ratios(
+    results: &[RunResult],
+    scenario: &str,
+    implementation: &str,
+    base: &str,
+    value: &dyn Fn(&RunResult) -> Option<f64>,
+) -> Vec<f64> {
+    let find = |name: &str, round: usize| {
+        results
+            .iter()
+            .find(|r| r.scenario == scenario && r.implementation == name && r.round == round)
+            .and_then(value)
+    };
+    let mut rounds: Vec<usize> = results
+        .iter()
+        .filter(|r| r.scenario == scenario && r.implementation == implementation)
+        .map(|r| r.round)
+        .collect();
+    rounds.sort_unstable();
+    rounds.dedup();
+    rounds
+        .into_iter()
+        .filter_map(
+            |round| match (find(implementation, round), find(base, round)) {
+                (Some(v), Some(b)) if b > 0.0 && v.is_finite() => Some(v / b),
+                _ => None,
+            },
+        )
+        .collect()
+}
+
+/// "min-max (median)" of ratios; "-" for none.
+fn spread(ratios: Vec<f64>) -> String {
+    let Some(mid) = median(ratios.clone()) else {
+        return "-".to_owned();
+    };
+    let low = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if ratios.len() == 1 {
+        format!("{mid:.2}x")
+    } else {
+        format!("{low:.2}-{high:.2}x ({mid:.2}x)")
+    }
+}
+
+/// The ratios round by round (markdown): the headline against tonic and bare
+/// h2, server CPU per call against tonic's (tonic's over this one's: above 1 is
+/// cheaper than tonic), and p99 against tonic's (below 1 is better).
+pub fn round_table(
+    scenarios: &[Scenario],
+    implementations: &[String],
+    results: &[RunResult],
+) -> String {
+    let mut out = String::new();
+    out.push_str(
+        "| scenario | implementation | rounds | vs tonic | vs h2 | CPU/call: tonic's over this | p99 over tonic's |\n",
+    );
+    out.push_str("|---|---|--:|--:|--:|--:|--:|\n");
+    for scenario in scenarios {
+        let headline = |r: &RunResult| run_headline(r, scenario.headline);
+        let cpu = |r: &RunResult| {
+            r.server_cpu_us_per_call
+                .filter(|_| r.error.is_none())
+                .map(|v| 1.0 / v)
+        };
+        let p99 = |r: &RunResult| {
+            r.report
+                .as_ref()
+                .filter(|_| r.error.is_none())
+                .map(|l| l.latency_us.p99)
+        };
+        for implementation in implementations
+            .iter()
+            .filter(|i| i.as_str() != "tonic" && i.as_str() != "h2")
+        {
+            let name = scenario.name;
+            let vs_tonic = round_ratios(results, name, implementation, "tonic", &headline);
+            if vs_tonic.is_empty() {
+                continue;
+            }
+            let rounds = vs_tonic.len();
+            let vs_h2 = round_ratios(results, name, implementation, "h2", &headline);
+            let cheaper = round_ratios(results, name, implementation, "tonic", &cpu);
+            let latency = round_ratios(results, name, implementation, "tonic", &p99);
+            let _ = writeln!(
+                out,
+                "| {name} | {implementation} | {rounds} | {} | {} | {} | {} |",
+                spread(vs_tonic),
+                spread(vs_h2),
+                spread(cheaper),
+                spread(latency),
+            );
+        }
+    }
+    out
+}
+
 /// The h2load table (markdown).
 pub fn h2load_table(
     scenarios: &[Scenario],
@@ -262,6 +374,48 @@ mod tests {
         assert!(lines[3].starts_with("| unary | h2 | 400 |"), "{table}");
         assert!(
             lines[3].contains("| 2.00x | 1.00x | 0 calls, 1/2 rounds |"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn round_table_pairs_runs_of_the_same_round() {
+        let scenarios = vec![Scenario {
+            name: "unary",
+            load_args: vec![],
+            headline: Headline::CallsPerS,
+            idle_connections: None,
+            h2load: None,
+        }];
+        let run = |implementation: &str, round: usize, calls_per_s: f64, cpu: f64| RunResult {
+            round,
+            server_cpu_us_per_call: Some(cpu),
+            ..result(implementation, calls_per_s, None)
+        };
+        let results = vec![
+            run("tonic", 1, 100.0, 10.0),
+            run("ferrule", 1, 150.0, 8.0),
+            run("h2", 1, 300.0, 5.0),
+            run("tonic", 2, 200.0, 10.0),
+            run("ferrule", 2, 220.0, 12.5),
+            run("h2", 2, 400.0, 5.0),
+            // A failed round is left out, not counted as zero.
+            RunResult {
+                round: 3,
+                ..result("ferrule", 1.0, Some("server exited"))
+            },
+            run("tonic", 3, 100.0, 10.0),
+        ];
+        let table = round_table(
+            &scenarios,
+            &["ferrule".into(), "tonic".into(), "h2".into()],
+            &results,
+        );
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 3, "{table}");
+        assert_eq!(
+            lines[2],
+            "| unary | ferrule | 2 | 1.10-1.50x (1.30x) | 0.50-0.55x (0.53x) | 0.80-1.25x (1.02x) | - |",
             "{table}"
         );
     }
