@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::call_id::CallId;
 use super::config::Limits;
 use super::transport::MemoryTransport;
-use super::wake::{CallWake, ConnWaker, ReadyQueue};
+use super::wake::{CallWake, ConnWaker};
 
 /// How many rounds of "poll h2, service woken calls" one drive may take
 /// before yielding; the rest is picked up by the next drive.
@@ -19,8 +19,8 @@ pub(crate) const MAX_DRIVE_ROUNDS: usize = 64;
 /// The connection-wide plumbing.
 #[derive(Debug)]
 pub(crate) struct Plumbing {
-    pub(crate) ready: Arc<ReadyQueue>,
     pub(crate) ready_buf: Vec<CallId>,
+    /// Also holds the queue of woken calls (`conn_waker.ready`).
     pub(crate) conn_waker: Arc<ConnWaker>,
     pub(crate) conn_waker_handle: Waker,
     /// The in-memory transport, when the engine owns the IO.
@@ -42,7 +42,6 @@ impl Plumbing {
     pub(crate) fn new(memory: Option<MemoryTransport>, now: Instant) -> Plumbing {
         let conn_waker = Arc::new(ConnWaker::default());
         Plumbing {
-            ready: Arc::new(ReadyQueue::default()),
             ready_buf: Vec::new(),
             conn_waker_handle: Waker::from(Arc::clone(&conn_waker)),
             conn_waker,
@@ -58,7 +57,10 @@ impl Plumbing {
     /// Whether a drive has work: leftover rounds, a command changed state, h2
     /// woke the connection, or a call was woken.
     pub(crate) fn needs_drive(&self) -> bool {
-        self.dirty || self.poll_needed || self.conn_waker.is_woken() || !self.ready.is_empty()
+        self.dirty
+            || self.poll_needed
+            || self.conn_waker.is_woken()
+            || !self.conn_waker.ready.is_empty()
     }
 
     /// A command changed state: the next poll drives, and the caller's task
@@ -90,7 +92,7 @@ impl Plumbing {
 
     /// A fresh waker for a new call.
     pub(crate) fn call_wake(&self, id: CallId) -> CallWake {
-        CallWake::new(id, &self.ready)
+        CallWake::new(id, &self.conn_waker)
     }
 
     /// Time only moves forward: an earlier `now` than one seen before is
@@ -105,7 +107,7 @@ impl Plumbing {
     /// Takes the ids of woken calls.
     pub(crate) fn take_ready(&mut self) -> Vec<CallId> {
         let mut ids = std::mem::take(&mut self.ready_buf);
-        self.ready.drain_into(&mut ids);
+        self.conn_waker.ready.drain_into(&mut ids);
         ids
     }
 
@@ -120,7 +122,7 @@ impl Plumbing {
     /// still open.
     pub(crate) fn release_memory(&mut self, live: impl Fn(CallId) -> bool) {
         self.ready_buf = Vec::new();
-        self.ready.release_memory();
+        self.conn_waker.ready.release_memory();
         self.deadlines.heap.retain(|Reverse((_, id))| live(*id));
         self.deadlines.heap.shrink_to_fit();
     }

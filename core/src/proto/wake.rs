@@ -15,7 +15,8 @@ use std::task::{Wake, Waker};
 
 use super::call_id::CallId;
 
-/// Calls whose wakers fired since the engine last looked.
+/// Calls whose wakers fired since the engine last looked (part of the
+/// [`ConnWaker`], so a connection makes one allocation for both).
 #[derive(Debug, Default)]
 pub(crate) struct ReadyQueue {
     ids: Mutex<Vec<CallId>>,
@@ -58,7 +59,7 @@ struct CallWaker {
     id: CallId,
     /// Set while the id sits in the queue, so repeated wakes queue it once.
     queued: AtomicBool,
-    queue: Arc<ReadyQueue>,
+    conn: Arc<ConnWaker>,
 }
 
 impl Wake for CallWaker {
@@ -70,7 +71,7 @@ impl Wake for CallWaker {
         // A call is woken once per message sent: the plain load spares the
         // locked swap when the call is already queued.
         if !self.queued.load(Ordering::Acquire) && !self.queued.swap(true, Ordering::AcqRel) {
-            self.queue.push(self.id);
+            self.conn.ready.push(self.id);
         }
     }
 }
@@ -83,11 +84,11 @@ pub(crate) struct CallWake {
 }
 
 impl CallWake {
-    pub(crate) fn new(id: CallId, queue: &Arc<ReadyQueue>) -> CallWake {
+    pub(crate) fn new(id: CallId, conn: &Arc<ConnWaker>) -> CallWake {
         let inner = Arc::new(CallWaker {
             id,
             queued: AtomicBool::new(false),
-            queue: Arc::clone(queue),
+            conn: Arc::clone(conn),
         });
         let waker = Waker::from(Arc::clone(&inner));
         CallWake { inner, waker }
@@ -115,6 +116,8 @@ impl CallWake {
 pub(crate) struct ConnWaker {
     woken: AtomicBool,
     outer: Mutex<Option<Waker>>,
+    /// The calls woken since the engine last looked.
+    pub(crate) ready: ReadyQueue,
 }
 
 impl ConnWaker {
@@ -167,9 +170,10 @@ mod tests {
 
     #[test]
     fn a_call_is_queued_once_until_rearmed() {
-        let queue = Arc::new(ReadyQueue::default());
-        let a = CallWake::new(CallId::new(1, 0), &queue);
-        let b = CallWake::new(CallId::new(2, 0), &queue);
+        let conn = Arc::new(ConnWaker::default());
+        let queue = &conn.ready;
+        let a = CallWake::new(CallId::new(1, 0), &conn);
+        let b = CallWake::new(CallId::new(2, 0), &conn);
         a.waker().wake_by_ref();
         a.waker().wake_by_ref();
         b.waker().wake_by_ref();

@@ -39,7 +39,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
             if !self.core.open_queue.is_empty() {
                 self.core.try_open();
             }
-            if !self.core.plumbing.wants_poll() && self.core.plumbing.ready.is_empty() {
+            if !self.core.plumbing.wants_poll() && self.core.plumbing.conn_waker.ready.is_empty() {
                 return;
             }
         }

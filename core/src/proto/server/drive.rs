@@ -52,7 +52,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
             if let Some(error) = self.core.pending_close.take() {
                 self.core.connection_closed(error);
             }
-            if !self.core.plumbing.wants_poll() && self.core.plumbing.ready.is_empty() {
+            if !self.core.plumbing.wants_poll() && self.core.plumbing.conn_waker.ready.is_empty() {
                 return;
             }
         }
@@ -67,8 +67,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
         loop {
             match &mut self.h2 {
                 H2Server::Handshaking(handshake) => match Pin::new(handshake).poll(&mut cx) {
-                    Poll::Ready(Ok(mut conn)) => {
-                        self.core.ping_pong = conn.ping_pong();
+                    Poll::Ready(Ok(conn)) => {
                         self.h2 = H2Server::Open(conn);
                     }
                     Poll::Ready(Err(err)) => {
@@ -80,13 +79,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
                             ConnectionError::TransportClosed => ConnectionError::TransportClosed,
                             _ => ConnectionError::NotHttp2,
                         };
-                        self.core.pending_close = Some(Some(error));
+                        self.core.pending_close = Some(Some(Box::new(error)));
                         return;
                     }
                     Poll::Pending => {
                         if self.core.plumbing.peer_eof {
                             self.h2 = H2Server::Closed;
-                            self.core.pending_close = Some(Some(ConnectionError::TransportClosed));
+                            self.core.pending_close =
+                                Some(Some(Box::new(ConnectionError::TransportClosed)));
                         }
                         return;
                     }
@@ -105,13 +105,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
                         self.core.tap.lock().seal_with(frame);
                         conn.abrupt_shutdown(h2::Reason::ENHANCE_YOUR_CALM);
                         self.core.phase = Phase::Closed;
-                        self.core.error = Some(ConnectionError::TooManyPings);
+                        self.core.error = Some(Box::new(ConnectionError::TooManyPings));
                     } else if let Some(code) = self.core.abrupt_requested.take() {
                         conn.abrupt_shutdown(code.to_reason());
                         self.core.phase = Phase::Closed;
                         self.core
                             .error
-                            .get_or_insert(ConnectionError::LocallyClosed);
+                            .get_or_insert_with(|| Box::new(ConnectionError::LocallyClosed));
                     } else if self.core.graceful_requested {
                         self.core.graceful_requested = false;
                         conn.graceful_shutdown();
@@ -122,7 +122,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
                         }
                         Poll::Ready(Some(Err(err))) => {
                             self.h2 = H2Server::Closed;
-                            self.core.pending_close = Some(Some(ConnectionError::from_h2(&err)));
+                            self.core.pending_close =
+                                Some(Some(Box::new(ConnectionError::from_h2(&err))));
                             return;
                         }
                         Poll::Ready(None) => {
@@ -132,7 +133,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
                             let vanished = self.core.plumbing.peer_eof
                                 && self.core.calls.values().any(|c| !c.app_done);
                             self.core.pending_close =
-                                Some(vanished.then_some(ConnectionError::TransportClosed));
+                                Some(vanished.then(|| Box::new(ConnectionError::TransportClosed)));
                             return;
                         }
                         Poll::Pending => return,
@@ -211,7 +212,9 @@ impl ServerCore {
         let now = self.plumbing.now;
         let active = self.calls.len();
         self.keepalive.set_active_calls(active);
-        self.lifetime.set_active_calls(active, now);
+        if let Some(lifetime) = self.lifetime.as_mut() {
+            lifetime.set_active_calls(active, now);
+        }
         if let Some(ping_pong) = self.ping_pong.as_mut() {
             let waker = self.plumbing.conn_waker_handle.clone();
             if let Poll::Ready(Ok(_)) = ping_pong.poll_pong(&mut Context::from_waker(&waker)) {
@@ -252,7 +255,7 @@ impl ServerCore {
         any
     }
 
-    fn connection_closed(&mut self, error: Option<ConnectionError>) {
+    fn connection_closed(&mut self, error: Option<Box<ConnectionError>>) {
         self.phase = Phase::Closed;
         if self.error.is_none() {
             self.error = error;

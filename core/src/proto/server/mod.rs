@@ -98,15 +98,20 @@ struct ServerCore {
     phase: Phase,
     graceful_requested: bool,
     abrupt_requested: Option<ErrorCode>,
-    error: Option<ConnectionError>,
+    /// Boxed: set once, when the connection fails.
+    error: Option<Box<ConnectionError>>,
     /// h2 ended; calls are swept (after servicing what arrived) at the end of
     /// the drive round. `Some(None)`: a clean end.
-    pending_close: Option<Option<ConnectionError>>,
+    pending_close: Option<Option<Box<ConnectionError>>>,
     closed_reported: bool,
     tap: TapHandle,
     keepalive: KeepaliveTimer,
     ping_policy: PingPolicy,
-    lifetime: ConnectionLifetime,
+    /// `None` unless the configuration limits the connection's idle time or
+    /// age (the default does not): most connections never need it.
+    lifetime: Option<Box<ConnectionLifetime>>,
+    /// Taken from h2 when keepalive sends its first PING: h2 allocates it on
+    /// request, and most connections never ping.
     ping_pong: Option<h2::PingPong>,
     /// The highest stream id of a request received (for our own GOAWAY).
     last_stream_id: u32,
@@ -263,7 +268,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
         };
         let keepalive = KeepaliveTimer::new(config.keepalive, now);
         let ping_policy = PingPolicy::new(config.ping_policy);
-        let lifetime = ConnectionLifetime::new(config.lifetime, now);
+        let limited = config.lifetime.max_connection_idle.is_some()
+            || config.lifetime.max_connection_age.is_some();
+        let lifetime = limited.then(|| Box::new(ConnectionLifetime::new(config.lifetime, now)));
         let mut conn = ServerConnection {
             h2: H2Server::Handshaking(handshake),
             core: ServerCore {
@@ -318,7 +325,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
         if self.core.phase == Phase::Closed && !self.core.closed_reported {
             self.core.closed_reported = true;
             return Some(ServerEvent::Closed {
-                error: self.core.error.clone(),
+                error: self.core.error.as_deref().cloned(),
             });
         }
         None
@@ -336,7 +343,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
         [
             self.core.plumbing.deadlines.peek(),
             self.core.keepalive.poll_timeout(),
-            self.core.lifetime.poll_timeout(),
+            self.core
+                .lifetime
+                .as_ref()
+                .and_then(|lifetime| lifetime.poll_timeout()),
             self.core.idle_trim.deadline(),
         ]
         .into_iter()
@@ -354,6 +364,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
         if self.core.phase != Phase::Closed {
             match self.core.keepalive.handle_timeout(now) {
                 KeepaliveAction::SendPing => {
+                    if self.core.ping_pong.is_none()
+                        && let H2Server::Open(conn) = &mut self.h2
+                    {
+                        self.core.ping_pong = conn.ping_pong();
+                    }
                     if let Some(ping_pong) = self.core.ping_pong.as_mut() {
                         // h2 allows one ping in flight; the timer's timeout
                         // still applies to the one already sent.
@@ -361,15 +376,16 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
                     }
                 }
                 KeepaliveAction::CloseConnection(_) => {
-                    self.core.error = Some(ConnectionError::KeepaliveTimeout);
+                    self.core.error = Some(Box::new(ConnectionError::KeepaliveTimeout));
                     self.core.abrupt_requested = Some(ErrorCode::NO_ERROR);
                 }
                 _ => {}
             }
-            match self.core.lifetime.handle_timeout(now) {
+            let lifetime = self.core.lifetime.as_mut();
+            match lifetime.map_or(LifetimeAction::None, |l| l.handle_timeout(now)) {
                 LifetimeAction::GoAway(_) => self.close_gracefully(),
                 LifetimeAction::CloseConnection(_) => {
-                    self.core.error = Some(ConnectionError::LocallyClosed);
+                    self.core.error = Some(Box::new(ConnectionError::LocallyClosed));
                     self.core.abrupt_requested = Some(ErrorCode::NO_ERROR);
                 }
                 _ => {}
@@ -404,7 +420,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
 
     /// The connection error, once the connection failed.
     pub fn error(&self) -> Option<&ConnectionError> {
-        self.core.error.as_ref()
+        self.core.error.as_deref()
     }
 
     /// Whether the connection is over (the `Closed` event may still be pending).
@@ -490,5 +506,38 @@ impl<T> std::fmt::Debug for ServerConnection<T> {
             .field("calls", &self.core.calls.len())
             .field("error", &self.core.error)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every connection holds this inline (inside the api's shared state)
+    /// for as long as it lives, idle or not: it must not grow unnoticed.
+    /// Most of it is h2's connection (1,312 bytes on 64-bit targets).
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn the_inline_connection_state_stays_small() {
+        let core = std::mem::size_of::<ServerCore>();
+        let whole = std::mem::size_of::<ServerConnection<Box<dyn crate::api::Io>>>();
+        assert!(core <= 440, "ServerCore is {core} bytes");
+        assert!(whole <= 1760, "ServerConnection is {whole} bytes");
+    }
+
+    #[test]
+    fn limits_on_lifetime_are_kept_only_when_configured() {
+        let now = Instant::now();
+        let plain = ServerConnection::new(ServerConfig::default(), now);
+        assert!(plain.core.lifetime.is_none());
+        assert!(
+            plain.core.ping_pong.is_none(),
+            "taken at the first keepalive PING"
+        );
+        let mut config = ServerConfig::default();
+        config.lifetime.max_connection_age = Some(std::time::Duration::from_secs(5));
+        let limited = ServerConnection::new(config, now);
+        assert!(limited.core.lifetime.is_some());
+        assert!(limited.poll_timeout().is_some());
     }
 }
