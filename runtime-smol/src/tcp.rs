@@ -24,7 +24,18 @@ pub struct TcpStream {
     /// The last read came back short or blocked: wait for the reactor to
     /// report readability before the next system call.
     drained: bool,
+    /// How much of the caller's buffer the next read offers the socket.
+    /// Safe code must zero what it offers first (h2 hands over its read
+    /// buffer uninitialized, as tokio's sockets take it), and zeroing
+    /// touches the pages: offering all of h2's 8 KiB buffer to read a
+    /// 50-byte frame kept every idle connection's buffer resident. Twice the
+    /// last read, so a growing burst soon gets room; a read that fills what
+    /// it was offered is followed by a bigger one at once.
+    read_size: usize,
 }
+
+/// The least a read offers the socket (a few small frames).
+const MIN_READ: usize = 1024;
 
 impl TcpStream {
     /// Connects to `addr` (any of its resolved addresses, in order).
@@ -40,6 +51,7 @@ impl TcpStream {
         Ok(TcpStream {
             inner: stream.into(),
             drained: false,
+            read_size: MIN_READ,
         })
     }
 
@@ -65,14 +77,15 @@ impl AsyncRead for TcpStream {
                 ready!(self.inner.poll_readable(cx))?;
                 self.drained = false;
             }
-            let unfilled = buf.initialize_unfilled();
-            let room = unfilled.len();
+            let offered = self.read_size.min(buf.remaining());
+            let unfilled = buf.initialize_unfilled_to(offered);
             match self.inner.get_ref().read(unfilled) {
                 Ok(n) => {
                     buf.advance(n);
                     // A short read emptied the socket's buffer (an empty
                     // one is the end of the stream and stays readable).
-                    self.drained = n > 0 && n < room;
+                    self.drained = n > 0 && n < offered;
+                    self.read_size = next_read_size(self.read_size, n);
                     return Poll::Ready(Ok(()));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.drained = true,
@@ -81,6 +94,13 @@ impl AsyncRead for TcpStream {
             }
         }
     }
+}
+
+/// The next read's offer after one of `n` bytes: twice `n`, falling by at
+/// most half per read (a bulk transfer's size survives a short read), never
+/// under [`MIN_READ`].
+fn next_read_size(current: usize, n: usize) -> usize {
+    n.saturating_mul(2).max(current / 2).max(MIN_READ)
 }
 
 impl TcpStream {
@@ -192,6 +212,72 @@ mod tests {
             assert!(!ours.drained, "a full read may have left more");
             assert_eq!(read_some(&mut ours, &mut storage).await, 40);
         });
+    }
+
+    #[test]
+    fn a_read_zeroes_only_what_it_offers_the_socket() {
+        smol::block_on(async {
+            let (mut ours, mut theirs) = pair().await;
+            theirs.write_all(b"tiny frame").unwrap();
+            // h2's read buffer: 8 KiB, uninitialized.
+            let mut storage = [std::mem::MaybeUninit::<u8>::uninit(); 8192];
+            let mut buf = ReadBuf::uninit(&mut storage);
+            poll_fn(|cx| Pin::new(&mut ours).poll_read(cx, &mut buf))
+                .await
+                .unwrap();
+            assert_eq!(buf.filled(), b"tiny frame");
+            assert_eq!(
+                buf.initialized().len(),
+                MIN_READ,
+                "the rest of the buffer is left untouched"
+            );
+        });
+    }
+
+    #[test]
+    fn a_burst_bigger_than_the_offer_is_read_in_growing_reads() {
+        smol::block_on(async {
+            let (mut ours, mut theirs) = pair().await;
+            let burst: Vec<u8> = (0..20_000u32).map(|i| i as u8).collect();
+            theirs.write_all(&burst).unwrap();
+            // Let the bytes land in our receive buffer.
+            smol::Timer::after(std::time::Duration::from_millis(20)).await;
+            let mut storage = vec![0u8; 32 * 1024];
+            let mut got = Vec::new();
+            let mut sizes = Vec::new();
+            while got.len() < burst.len() {
+                let n = read_some(&mut ours, &mut storage).await;
+                got.extend_from_slice(&storage[..n]);
+                sizes.push(n);
+            }
+            assert_eq!(got, burst);
+            // Each read that filled its offer left the socket readable and
+            // the next one offered twice as much.
+            let rest = burst.len() - 15 * MIN_READ;
+            assert_eq!(
+                sizes,
+                [MIN_READ, 2 * MIN_READ, 4 * MIN_READ, 8 * MIN_READ, rest]
+            );
+            assert!(ours.drained, "the last read came back short");
+        });
+    }
+
+    #[test]
+    fn the_read_offer_follows_recent_reads() {
+        // (offer before, bytes read, next offer)
+        let cases = [
+            (MIN_READ, 0, MIN_READ),
+            (MIN_READ, 10, MIN_READ),
+            (MIN_READ, MIN_READ, 2 * MIN_READ),
+            (MIN_READ, 3000, 6000),
+            (64 * 1024, 100, 32 * 1024),
+            (64 * 1024, 64 * 1024, 128 * 1024),
+            (2 * MIN_READ, 1, MIN_READ),
+            (MIN_READ, usize::MAX, usize::MAX),
+        ];
+        for (current, n, next) in cases {
+            assert_eq!(next_read_size(current, n), next, "{current} after {n}");
+        }
     }
 
     #[test]
