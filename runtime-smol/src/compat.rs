@@ -7,16 +7,23 @@ use std::task::{Context, Poll, ready};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::read_offer::ReadOffer;
+
 /// A `futures-io` stream seen through tokio's IO traits.
 #[derive(Debug)]
 pub struct Compat<T> {
     inner: T,
+    /// How much of the caller's buffer the next read offers (and zeroes).
+    read_offer: ReadOffer,
 }
 
 impl<T> Compat<T> {
     /// Wraps `inner`.
     pub fn new(inner: T) -> Compat<T> {
-        Compat { inner }
+        Compat {
+            inner,
+            read_offer: ReadOffer::default(),
+        }
     }
 
     /// The wrapped stream.
@@ -37,9 +44,11 @@ impl<T: futures_io::AsyncRead + Unpin> AsyncRead for Compat<T> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         // futures-io reads into initialized memory; tokio's buffer may not be.
-        let unfilled = buf.initialize_unfilled();
+        let offered = self.read_offer.size(buf.remaining());
+        let unfilled = buf.initialize_unfilled_to(offered);
         let n = ready!(Pin::new(&mut self.inner).poll_read(cx, unfilled))?;
         buf.advance(n);
+        self.read_offer.after_read(n);
         Poll::Ready(Ok(()))
     }
 }
@@ -116,6 +125,21 @@ mod tests {
             self.closed = true;
             Poll::Ready(Ok(()))
         }
+    }
+
+    #[test]
+    fn a_read_zeroes_only_what_it_offers() {
+        let mut io = Compat::new(Mem {
+            input: vec![9; 10],
+            output: Vec::new(),
+            closed: false,
+        });
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut storage = [std::mem::MaybeUninit::<u8>::uninit(); 8192];
+        let mut buf = ReadBuf::uninit(&mut storage);
+        assert!(Pin::new(&mut io).poll_read(&mut cx, &mut buf).is_ready());
+        assert_eq!(buf.filled(), [9; 3]);
+        assert_eq!(buf.initialized().len(), crate::read_offer::MIN_READ);
     }
 
     #[test]

@@ -34,6 +34,7 @@
 //! ```
 
 mod compat;
+mod read_offer;
 mod tcp;
 
 use std::future::Future;

@@ -16,6 +16,8 @@ use std::task::{Context, Poll, ready};
 use smol::Async;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::read_offer::ReadOffer;
+
 /// A TCP connection as h2 reads and writes it (tokio's IO traits on
 /// async-io's reactor).
 #[derive(Debug)]
@@ -24,20 +26,10 @@ pub struct TcpStream {
     /// The last read came back short or blocked: wait for the reactor to
     /// report readability before the next system call.
     drained: bool,
-    /// How much of the caller's buffer the next read offers the socket.
-    /// Safe code must zero what it offers first (h2 hands over its read
-    /// buffer uninitialized, as tokio's sockets take it), and zeroing
-    /// touches the pages: offering all of h2's 8 KiB buffer to read a
-    /// 50-byte frame kept every idle connection's buffer resident. Twice the
-    /// last read, so a growing burst soon gets room; a read that fills what
-    /// it was offered is followed by a bigger one at once.
-    read_size: usize,
+    /// How much of the caller's buffer the next read offers the socket (a
+    /// read that fills its offer is followed by a bigger one at once).
+    read_offer: ReadOffer,
 }
-
-/// The least a read offers the socket: a few small frames (an idle
-/// connection's reads are tens of bytes; 1 KiB left 1 KiB/conn more resident
-/// than 256 over 1,000 idle connections).
-const MIN_READ: usize = 256;
 
 impl TcpStream {
     /// Connects to `addr` (any of its resolved addresses, in order).
@@ -53,7 +45,7 @@ impl TcpStream {
         Ok(TcpStream {
             inner: stream.into(),
             drained: false,
-            read_size: MIN_READ,
+            read_offer: ReadOffer::default(),
         })
     }
 
@@ -79,7 +71,7 @@ impl AsyncRead for TcpStream {
                 ready!(self.inner.poll_readable(cx))?;
                 self.drained = false;
             }
-            let offered = self.read_size.min(buf.remaining());
+            let offered = self.read_offer.size(buf.remaining());
             let unfilled = buf.initialize_unfilled_to(offered);
             match self.inner.get_ref().read(unfilled) {
                 Ok(n) => {
@@ -87,7 +79,7 @@ impl AsyncRead for TcpStream {
                     // A short read emptied the socket's buffer (an empty
                     // one is the end of the stream and stays readable).
                     self.drained = n > 0 && n < offered;
-                    self.read_size = next_read_size(self.read_size, n);
+                    self.read_offer.after_read(n);
                     return Poll::Ready(Ok(()));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.drained = true,
@@ -96,13 +88,6 @@ impl AsyncRead for TcpStream {
             }
         }
     }
-}
-
-/// The next read's offer after one of `n` bytes: twice `n`, falling by at
-/// most half per read (a bulk transfer's size survives a short read), never
-/// under [`MIN_READ`].
-fn next_read_size(current: usize, n: usize) -> usize {
-    n.saturating_mul(2).max(current / 2).max(MIN_READ)
 }
 
 impl TcpStream {
@@ -162,6 +147,7 @@ impl AsyncWrite for TcpStream {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::read_offer::MIN_READ;
     use std::future::poll_fn;
 
     async fn pair() -> (TcpStream, StdTcpStream) {
@@ -265,24 +251,6 @@ mod tests {
             assert_eq!(sizes, expected, "each full read doubles the next offer");
             assert!(ours.drained, "the last read came back short");
         });
-    }
-
-    #[test]
-    fn the_read_offer_follows_recent_reads() {
-        // (offer before, bytes read, next offer)
-        let cases = [
-            (MIN_READ, 0, MIN_READ),
-            (MIN_READ, 10, MIN_READ),
-            (MIN_READ, MIN_READ, 2 * MIN_READ),
-            (MIN_READ, 3000, 6000),
-            (64 * 1024, 100, 32 * 1024),
-            (64 * 1024, 64 * 1024, 128 * 1024),
-            (2 * MIN_READ, 1, MIN_READ),
-            (MIN_READ, usize::MAX, usize::MAX),
-        ];
-        for (current, n, next) in cases {
-            assert_eq!(next_read_size(current, n), next, "{current} after {n}");
-        }
     }
 
     #[test]
