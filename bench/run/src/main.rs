@@ -22,9 +22,20 @@ use clap::Parser;
 
 use measure::{Pinning, RunResult, Timing};
 use process::Server;
+use scenarios::{Headline, Scenario};
 
 /// Implementations known to the runner, in table order; each is `bench-server-<name>`.
-const IMPLEMENTATIONS: &[&str] = &["ferrule-tokio", "ferrule-smol", "tonic", "h2"];
+const IMPLEMENTATIONS: &[&str] = &["ferrule-tokio", "ferrule-smol", "tonic", "h2", "h2-work"];
+
+/// The ceiling with per-message work (`bench-server-h2-work`): it differs from the
+/// ceiling only in how streamed responses are made, so it runs in streaming
+/// scenarios only.
+const STREAMING_ONLY: &str = "h2-work";
+
+/// Whether `implementation` has anything to show in `scenario`.
+fn runs_in(implementation: &str, scenario: &Scenario) -> bool {
+    implementation != STREAMING_ONLY || scenario.headline == Headline::MbPerS
+}
 
 /// Runs the ferrule benchmarks and prints one table.
 #[derive(Debug, Parser)]
@@ -148,8 +159,13 @@ fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let mut results: Vec<RunResult> = Vec::new();
     let mut h2load_results = Vec::new();
     for scenario in &scenarios {
+        let here: Vec<String> = implementations
+            .iter()
+            .filter(|i| runs_in(i, scenario))
+            .cloned()
+            .collect();
         for round in 1..=args.rounds {
-            for implementation in rotated(&implementations, round - 1) {
+            for implementation in rotated(&here, round - 1) {
                 let bin = server_bin(&bin_dir, implementation);
                 let result = measure::run(
                     implementation,
@@ -167,7 +183,7 @@ fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         if let (Some(h2load), Some(settings)) = (&h2load, scenario.h2load) {
             let body = h2load::write_body(&std::env::temp_dir(), settings.request_size)?;
             for round in 1..=args.rounds {
-                for implementation in rotated(&implementations, round - 1) {
+                for implementation in rotated(&here, round - 1) {
                     let bin = server_bin(&bin_dir, implementation);
                     let result = h2load::run(
                         h2load,

@@ -220,8 +220,8 @@ fn spread(ratios: Vec<f64>) -> String {
     }
 }
 
-/// The ratios round by round (markdown): the headline against tonic and bare
-/// h2, server CPU per call against tonic's (tonic's over this one's: above 1 is
+/// The ratios round by round (markdown): the headline against tonic, bare h2
+/// and bare h2 with per-message work (streaming only), server CPU per call against tonic's (tonic's over this one's: above 1 is
 /// cheaper than tonic), and p99 against tonic's (below 1 is better).
 pub fn round_table(
     scenarios: &[Scenario],
@@ -230,9 +230,9 @@ pub fn round_table(
 ) -> String {
     let mut out = String::new();
     out.push_str(
-        "| scenario | implementation | rounds | vs tonic | vs h2 | CPU/call: tonic's over this | p99 over tonic's |\n",
+        "| scenario | implementation | rounds | vs tonic | vs h2 | vs h2-work | CPU/call: tonic's over this | p99 over tonic's |\n",
     );
-    out.push_str("|---|---|--:|--:|--:|--:|--:|\n");
+    out.push_str("|---|---|--:|--:|--:|--:|--:|--:|\n");
     for scenario in scenarios {
         let headline = |r: &RunResult| run_headline(r, scenario.headline);
         let cpu = |r: &RunResult| {
@@ -248,7 +248,7 @@ pub fn round_table(
         };
         for implementation in implementations
             .iter()
-            .filter(|i| i.as_str() != "tonic" && i.as_str() != "h2")
+            .filter(|i| !matches!(i.as_str(), "tonic" | "h2" | "h2-work"))
         {
             let name = scenario.name;
             let vs_tonic = round_ratios(results, name, implementation, "tonic", &headline);
@@ -257,13 +257,15 @@ pub fn round_table(
             }
             let rounds = vs_tonic.len();
             let vs_h2 = round_ratios(results, name, implementation, "h2", &headline);
+            let vs_h2_work = round_ratios(results, name, implementation, "h2-work", &headline);
             let cheaper = round_ratios(results, name, implementation, "tonic", &cpu);
             let latency = round_ratios(results, name, implementation, "tonic", &p99);
             let _ = writeln!(
                 out,
-                "| {name} | {implementation} | {rounds} | {} | {} | {} | {} |",
+                "| {name} | {implementation} | {rounds} | {} | {} | {} | {} | {} |",
                 spread(vs_tonic),
                 spread(vs_h2),
+                spread(vs_h2_work),
                 spread(cheaper),
                 spread(latency),
             );
@@ -415,7 +417,7 @@ mod tests {
         assert_eq!(lines.len(), 3, "{table}");
         assert_eq!(
             lines[2],
-            "| unary | ferrule | 2 | 1.10-1.50x (1.30x) | 0.50-0.55x (0.53x) | 0.80-1.25x (1.02x) | - |",
+            "| unary | ferrule | 2 | 1.10-1.50x (1.30x) | 0.50-0.55x (0.53x) | - | 0.80-1.25x (1.02x) | - |",
             "{table}"
         );
     }

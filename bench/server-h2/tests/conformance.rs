@@ -8,3 +8,11 @@ fn keeps_the_benchmark_server_contract() {
         panic!("bench-server-h2: {e}");
     }
 }
+
+#[test]
+fn the_per_message_variant_keeps_the_contract_too() {
+    let program = std::path::Path::new(env!("CARGO_BIN_EXE_bench-server-h2-work"));
+    if let Err(e) = bench_load::conformance::check_server(program, "h2-work") {
+        panic!("bench-server-h2-work: {e}");
+    }
+}

@@ -8,6 +8,13 @@
 //! leaves out hyper's `date` header, which is HTTP housekeeping rather than gRPC.
 //! Its HTTP/2 settings are tonic's (hyper's) defaults: 1 MiB stream and connection
 //! windows, 16 KiB frames, a 400 KiB send buffer, no stream limit.
+//!
+//! `bench-server-h2-work` is the same server doing, per streamed response, the work no
+//! gRPC server can skip and the ceiling does: a fresh zero-filled payload (as every
+//! service here builds), encoded as an `EchoResponse` (tag, length, a copy) and framed
+//! behind the previous responses; no protobuf library, no gRPC framework. The distance
+//! from the ceiling to it is the per-message work itself; the distance from it to a
+//! gRPC implementation is what the framework costs on top.
 
 use std::process::ExitCode;
 
@@ -32,31 +39,41 @@ const BATCH_BYTES: usize = 16 * 1024;
 /// Bidi requests read ahead of the responses being sent.
 const BIDI_READ_AHEAD: usize = 16;
 
-fn main() -> ExitCode {
+/// What the server does for each streamed response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Responses {
+    /// Sends pre-built responses again and again: the ceiling.
+    Prebuilt,
+    /// Builds, encodes and frames every response, as a service and its framework must.
+    BuiltPerMessage,
+}
+
+/// Parses the command line and serves until killed.
+pub fn main(name: &str, responses: Responses) -> ExitCode {
     let args = ServerArgs::parse();
-    match run(&args) {
+    match run(name, &args, responses) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("bench-server-h2: {e}");
+            eprintln!("bench-server-{name}: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn run(args: &ServerArgs) -> std::io::Result<()> {
+fn run(name: &str, args: &ServerArgs, responses: Responses) -> std::io::Result<()> {
     let runtime = bench_harness::tokio_runtime(args.threads)?;
     runtime.block_on(async {
-        let listener = bench_harness::serve_prelude("h2", args, &ALLOC)?;
+        let listener = bench_harness::serve_prelude(name, args, &ALLOC)?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
         loop {
             let (socket, _) = listener.accept().await?;
             socket.set_nodelay(true)?;
-            tokio::spawn(serve_connection(socket));
+            tokio::spawn(serve_connection(socket, responses));
         }
     })
 }
 
-async fn serve_connection(socket: tokio::net::TcpStream) {
+async fn serve_connection(socket: tokio::net::TcpStream, responses: Responses) {
     let handshake = h2::server::Builder::new()
         .initial_window_size(1 << 20)
         .initial_connection_window_size(1 << 20)
@@ -67,17 +84,17 @@ async fn serve_connection(socket: tokio::net::TcpStream) {
         return;
     };
     while let Some(Ok((request, respond))) = connection.accept().await {
-        tokio::spawn(handle(request, respond));
+        tokio::spawn(handle(request, respond, responses));
     }
 }
 
-async fn handle(request: Request<RecvStream>, respond: SendResponse<Bytes>) {
+async fn handle(request: Request<RecvStream>, respond: SendResponse<Bytes>, responses: Responses) {
     let (parts, body) = request.into_parts();
     // Errors mean the client reset the stream or went away: nothing left to answer.
     let _ = match parts.uri.path() {
         wire::SAY_HELLO => say_hello(body, respond).await,
-        wire::SERVER_STREAM => server_stream(body, respond).await,
-        wire::BIDI_STREAM => bidi_stream(body, respond).await,
+        wire::SERVER_STREAM => server_stream(body, respond, responses).await,
+        wire::BIDI_STREAM => bidi_stream(body, respond, responses).await,
         _ => trailers_only(respond, "12", "unknown method"),
     };
 }
@@ -156,7 +173,39 @@ fn framed_echo_responses(size: u32, copies: usize) -> Bytes {
     batch.freeze()
 }
 
-async fn server_stream(mut body: RecvStream, mut respond: SendResponse<Bytes>) -> Result<()> {
+/// Appends one framed `EchoResponse` carrying `payload`, encoded as protobuf does.
+fn put_framed_echo_response(batch: &mut BytesMut, payload: &[u8]) {
+    let message_len = framed_echo_response_len(payload.len() as u32) - wire::FRAME_HEADER_LEN;
+    wire::put_frame_header(batch, message_len);
+    if !payload.is_empty() {
+        wire::put_varint(batch, 1 << 3 | 2);
+        wire::put_varint(batch, payload.len() as u64);
+        batch.put_slice(payload);
+    }
+}
+
+/// The bytes of one framed `EchoResponse` of `size` payload bytes.
+fn framed_echo_response_len(size: u32) -> usize {
+    let size = size as usize;
+    if size == 0 {
+        wire::FRAME_HEADER_LEN
+    } else {
+        wire::FRAME_HEADER_LEN + 1 + wire::varint_len(size as u64) + size
+    }
+}
+
+/// One response built as a service and its framework build it: a fresh zero-filled
+/// payload, encoded and framed into `batch`.
+fn build_response(batch: &mut BytesMut, size: u32) {
+    let payload = std::hint::black_box(vec![0u8; size as usize]);
+    put_framed_echo_response(batch, &payload);
+}
+
+async fn server_stream(
+    mut body: RecvStream,
+    mut respond: SendResponse<Bytes>,
+    responses: Responses,
+) -> Result<()> {
     let request = read_single_message(&mut body).await?;
     let Some(EchoRequest {
         response_size,
@@ -168,13 +217,25 @@ async fn server_stream(mut body: RecvStream, mut respond: SendResponse<Bytes>) -
     else {
         return trailers_only(respond, "13", "bad request message");
     };
-    // One buffer holds about a frame's worth of responses and is sent again and again.
-    let framed_len = wire::FRAME_HEADER_LEN + wire::echo_response(response_size as usize).len();
+    let framed_len = framed_echo_response_len(response_size);
     let per_batch = (BATCH_BYTES / framed_len).max(1);
-    let batch = framed_echo_responses(response_size, per_batch.min(response_count as usize));
-
     let mut stream = respond.send_response(ok_headers(), false)?;
     let mut left = response_count as usize;
+    if responses == Responses::BuiltPerMessage {
+        // About a frame's worth of responses built into each buffer.
+        while left > 0 {
+            let n = left.min(per_batch);
+            let mut built = BytesMut::with_capacity(n * framed_len);
+            for _ in 0..n {
+                build_response(&mut built, response_size);
+            }
+            send_flow_controlled(&mut stream, built.freeze(), false).await?;
+            left -= n;
+        }
+        return stream.send_trailers(ok_trailers());
+    }
+    // One buffer holds about a frame's worth of responses and is sent again and again.
+    let batch = framed_echo_responses(response_size, per_batch.min(response_count as usize));
     while left > 0 {
         let n = left.min(per_batch);
         let data = if n == per_batch {
@@ -188,7 +249,11 @@ async fn server_stream(mut body: RecvStream, mut respond: SendResponse<Bytes>) -
     stream.send_trailers(ok_trailers())
 }
 
-async fn bidi_stream(mut body: RecvStream, mut respond: SendResponse<Bytes>) -> Result<()> {
+async fn bidi_stream(
+    mut body: RecvStream,
+    mut respond: SendResponse<Bytes>,
+    responses: Responses,
+) -> Result<()> {
     let mut stream = respond.send_response(ok_headers(), false)?;
     let (sizes_tx, mut sizes_rx) = mpsc::channel::<u32>(BIDI_READ_AHEAD);
 
@@ -211,6 +276,11 @@ async fn bidi_stream(mut body: RecvStream, mut respond: SendResponse<Bytes>) -> 
         let mut cached: Option<(u32, Bytes)> = None;
         while let Some(size) = sizes_rx.recv().await {
             let framed = match &cached {
+                _ if responses == Responses::BuiltPerMessage => {
+                    let mut built = BytesMut::with_capacity(framed_echo_response_len(size));
+                    build_response(&mut built, size);
+                    built.freeze()
+                }
                 Some((cached_size, framed)) if *cached_size == size => framed.clone(),
                 _ => {
                     let framed = framed_echo_responses(size, 1);
