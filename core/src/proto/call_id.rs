@@ -18,6 +18,14 @@ impl CallId {
     pub(crate) const fn new(index: u32, generation: u32) -> CallId {
         CallId { index, generation }
     }
+
+    /// The call's slot in its connection's slab: below the most calls the
+    /// connection had open at once, so it can index a table of their own.
+    pub(crate) fn slot_index(self) -> usize {
+        // A slab index came from a `usize` (`CallSlab` converts with
+        // `try_from`), so it fits.
+        usize::try_from(self.index).unwrap_or(usize::MAX)
+    }
 }
 
 impl fmt::Debug for CallId {

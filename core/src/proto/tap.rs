@@ -1,10 +1,11 @@
 //! [`Tap`]: the IO wrapper between h2 and the transport (in-memory or the
 //! caller's). It sees every byte both ways, which h2 does not let us see:
 //!
-//! - **inbound**: every frame header goes through the keepalive
-//!   [`InboundFrameSniffer`] (any frame is activity; PINGs are counted for the
-//!   ping-abuse policy, since h2 answers them silently), and the payload of a
-//!   GOAWAY is captured (h2 does not expose its debug data);
+//! - **inbound**: every frame header goes through keepalive's
+//!   [`FrameScanner`] (the `InboundFrameSniffer` without its totals): any
+//!   frame is activity; PINGs are counted for the ping-abuse policy, since h2
+//!   answers them silently. The payload of a GOAWAY is captured (h2 does not
+//!   expose its debug data);
 //! - **outbound**: frame boundaries are tracked, so the engine can write its
 //!   own GOAWAY (ENHANCE_YOUR_CALM with the debug data `too_many_pings`, which
 //!   h2 cannot send) exactly between two of h2's frames, and HEADERS/DATA
@@ -24,7 +25,9 @@ use std::task::{Context, Poll, ready};
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::keepalive::{FRAME_HEADER_LEN, FrameHeader, FrameKind, InboundFrameSniffer, SniffError};
+use super::keepalive::{
+    FRAME_HEADER_LEN, FrameHeader, FrameKind, FrameScanner, SniffError, SniffSide,
+};
 
 /// The HTTP/2 client connection preface (RFC 9113, section 3.4).
 pub(crate) const CLIENT_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -33,31 +36,49 @@ pub(crate) const CLIENT_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 const MAX_GOAWAY_CAPTURE: usize = 8 + 256;
 
 /// Follows the frame boundaries of a byte stream (no validation: h2 does
-/// that), capturing the payload of GOAWAY frames.
+/// that). Kept small: every connection holds two.
 #[derive(Debug, Clone)]
 pub(crate) struct FrameTracker {
     header: [u8; FRAME_HEADER_LEN],
-    header_len: usize,
-    /// Payload bytes left in the current frame (or preface bytes to skip).
-    remaining: usize,
-    capturing: bool,
-    capture: Vec<u8>,
-    /// The payload of the last complete GOAWAY frame, if not taken yet.
-    goaway: Option<Vec<u8>>,
-    headers_or_data: u64,
+    header_len: u8,
+    /// The current frame is a GOAWAY (its payload goes to the capture).
+    in_goaway: bool,
+    /// Payload bytes left in the current frame (or preface bytes to skip):
+    /// at most a frame's 24-bit length.
+    remaining: u32,
+    /// HEADERS and DATA frames passed (wrapping: compared only for change).
+    headers_or_data: u32,
+}
+
+/// The payload of the GOAWAY frames a [`FrameTracker`] passes.
+#[derive(Debug, Default)]
+pub(crate) struct GoAwayCapture {
+    /// The GOAWAY being received (up to [`MAX_GOAWAY_CAPTURE`] bytes), or the
+    /// last one completed and not taken yet.
+    payload: Vec<u8>,
+    complete: bool,
+}
+
+impl GoAwayCapture {
+    /// The payload of the last complete GOAWAY, if not taken yet.
+    fn take(&mut self) -> Option<Vec<u8>> {
+        if !self.complete {
+            return None;
+        }
+        self.complete = false;
+        Some(std::mem::take(&mut self.payload))
+    }
 }
 
 impl FrameTracker {
     /// A tracker whose stream starts with `skip` bytes that are not frames
     /// (the client preface).
-    pub(crate) fn new(skip: usize) -> FrameTracker {
+    pub(crate) fn new(skip: u32) -> FrameTracker {
         FrameTracker {
             header: [0; FRAME_HEADER_LEN],
             header_len: 0,
+            in_goaway: false,
             remaining: skip,
-            capturing: false,
-            capture: Vec::new(),
-            goaway: None,
             headers_or_data: 0,
         }
     }
@@ -70,11 +91,10 @@ impl FrameTracker {
     /// How many bytes of `data` reach the next frame boundary (all of it if
     /// the current frame does not end within it).
     pub(crate) fn to_boundary(&self, data: &[u8]) -> usize {
-        if self.header_len == 0 && self.remaining == 0 {
+        if self.at_boundary() {
             return data.len();
         }
         let mut probe = self.clone();
-        probe.capturing = false;
         let mut n = 0;
         for &byte in data {
             probe.advance(std::slice::from_ref(&byte));
@@ -86,49 +106,76 @@ impl FrameTracker {
         n
     }
 
-    pub(crate) fn advance(&mut self, mut data: &[u8]) {
+    /// Moves past `data`.
+    pub(crate) fn advance(&mut self, data: &[u8]) {
+        self.step(data, None);
+    }
+
+    /// Moves past `data`, capturing the payload of GOAWAY frames.
+    pub(crate) fn advance_capturing(&mut self, data: &[u8], capture: &mut GoAwayCapture) {
+        self.step(data, Some(capture));
+    }
+
+    fn step(&mut self, mut data: &[u8], mut capture: Option<&mut GoAwayCapture>) {
         while !data.is_empty() {
             if self.remaining > 0 {
-                let n = self.remaining.min(data.len());
+                let n = data
+                    .len()
+                    .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
                 let (payload, rest) = data.split_at(n);
-                if self.capturing {
-                    let room = MAX_GOAWAY_CAPTURE.saturating_sub(self.capture.len());
-                    self.capture.extend_from_slice(
-                        payload.get(..room.min(payload.len())).unwrap_or_default(),
-                    );
+                if self.in_goaway
+                    && let Some(capture) = capture.as_deref_mut()
+                {
+                    let room = MAX_GOAWAY_CAPTURE.saturating_sub(capture.payload.len());
+                    capture
+                        .payload
+                        .extend_from_slice(payload.get(..room.min(n)).unwrap_or_default());
                 }
-                self.remaining -= n;
+                // `n <= remaining`, which is a u32.
+                self.remaining = self
+                    .remaining
+                    .saturating_sub(u32::try_from(n).unwrap_or(u32::MAX));
                 data = rest;
-                if self.remaining == 0 && self.capturing {
-                    self.capturing = false;
-                    self.goaway = Some(std::mem::take(&mut self.capture));
+                if self.remaining == 0 {
+                    self.goaway_ended(capture.as_deref_mut());
                 }
                 continue;
             }
-            let want = FRAME_HEADER_LEN - self.header_len;
-            let n = want.min(data.len());
+            let filled = usize::from(self.header_len);
+            let n = (FRAME_HEADER_LEN - filled).min(data.len());
             let (part, rest) = data.split_at(n);
-            if let Some(slot) = self.header.get_mut(self.header_len..self.header_len + n) {
+            if let Some(slot) = self.header.get_mut(filled..filled + n) {
                 slot.copy_from_slice(part);
             }
-            self.header_len += n;
             data = rest;
-            if self.header_len == FRAME_HEADER_LEN {
+            // `n` is at most 9.
+            self.header_len = self.header_len.saturating_add(n as u8);
+            if usize::from(self.header_len) == FRAME_HEADER_LEN {
                 self.header_len = 0;
                 let header = FrameHeader::parse(self.header);
-                self.remaining = header.length as usize;
+                self.remaining = header.length;
                 if header.is_headers_or_data() {
-                    self.headers_or_data = self.headers_or_data.saturating_add(1);
+                    self.headers_or_data = self.headers_or_data.wrapping_add(1);
                 }
                 if header.kind == FrameKind::GOAWAY {
-                    self.capturing = true;
-                    self.capture.clear();
+                    self.in_goaway = true;
+                    if let Some(capture) = capture.as_deref_mut() {
+                        capture.payload.clear();
+                        capture.complete = false;
+                    }
                     if self.remaining == 0 {
-                        self.capturing = false;
-                        self.goaway = Some(Vec::new());
+                        self.goaway_ended(capture.as_deref_mut());
                     }
                 }
             }
+        }
+    }
+
+    fn goaway_ended(&mut self, capture: Option<&mut GoAwayCapture>) {
+        if std::mem::take(&mut self.in_goaway)
+            && let Some(capture) = capture
+        {
+            capture.complete = true;
         }
     }
 }
@@ -156,8 +203,9 @@ impl ReceivedGoAway {
 /// What the tap observed, and what the engine asked it to inject.
 #[derive(Debug)]
 pub(crate) struct TapState {
-    sniffer: InboundFrameSniffer,
+    sniffer: FrameScanner,
     inbound: FrameTracker,
+    goaway: GoAwayCapture,
     outbound: FrameTracker,
     /// A frame was received since the engine last looked.
     pub(crate) activity: bool,
@@ -166,28 +214,30 @@ pub(crate) struct TapState {
     /// The sniffer's verdict on malformed input (h2 reports its own).
     pub(crate) sniff_error: Option<SniffError>,
     /// HEADERS/DATA frames written, as of the engine's last look.
-    headers_or_data_seen: u64,
+    headers_or_data_seen: u32,
     /// Bytes to write at the next frame boundary, after which every write
     /// from h2 is dropped.
-    seal: Option<Vec<u8>>,
+    seal: Option<Box<[u8]>>,
     sealed: bool,
 }
 
 impl TapState {
     /// The tap state of a server (`client == false`) or client connection.
     pub(crate) fn new(client: bool, max_frame_size: u32) -> TapState {
+        let preface = CLIENT_PREFACE.len() as u32;
         let (sniffer, skip) = if client {
             (
-                InboundFrameSniffer::client(max_frame_size),
-                CLIENT_PREFACE.len(),
+                FrameScanner::new(SniffSide::Client, max_frame_size),
+                preface,
             )
         } else {
-            (InboundFrameSniffer::server(max_frame_size), 0)
+            (FrameScanner::new(SniffSide::Server, max_frame_size), 0)
         };
         TapState {
             sniffer,
             // A server receives the preface first; a client sends it.
-            inbound: FrameTracker::new(if client { 0 } else { CLIENT_PREFACE.len() }),
+            inbound: FrameTracker::new(if client { 0 } else { preface }),
+            goaway: GoAwayCapture::default(),
             outbound: FrameTracker::new(skip),
             activity: false,
             pings: 0,
@@ -211,13 +261,12 @@ impl TapState {
         if let Err(err) = result {
             self.sniff_error.get_or_insert(err);
         }
-        self.inbound.advance(data);
+        self.inbound.advance_capturing(data, &mut self.goaway);
     }
 
     /// Takes the GOAWAY the peer sent, if one arrived since the last call.
     pub(crate) fn take_goaway(&mut self) -> Option<ReceivedGoAway> {
-        self.inbound
-            .goaway
+        self.goaway
             .take()
             .and_then(|payload| ReceivedGoAway::parse(&payload))
     }
@@ -225,7 +274,7 @@ impl TapState {
     /// Whether HEADERS or DATA were written since the last call.
     pub(crate) fn take_headers_or_data_sent(&mut self) -> bool {
         let now = self.outbound.headers_or_data;
-        let sent = now > self.headers_or_data_seen;
+        let sent = now != self.headers_or_data_seen;
         self.headers_or_data_seen = now;
         sent
     }
@@ -234,7 +283,7 @@ impl TapState {
     /// to drop everything h2 writes after it.
     pub(crate) fn seal_with(&mut self, frame: Vec<u8>) {
         if !self.sealed && self.seal.is_none() {
-            self.seal = Some(frame);
+            self.seal = Some(frame.into_boxed_slice());
         }
     }
 
@@ -449,9 +498,10 @@ mod tests {
         let ends = [15, 29, stream.len()];
         for chunk in [1, 2, 5, 9, 100] {
             let mut t = FrameTracker::new(0);
+            let mut capture = GoAwayCapture::default();
             let mut offset = 0;
             for piece in stream.chunks(chunk) {
-                t.advance(piece);
+                t.advance_capturing(piece, &mut capture);
                 offset += piece.len();
                 assert_eq!(
                     t.at_boundary(),
@@ -460,7 +510,8 @@ mod tests {
                 );
             }
             assert_eq!(t.headers_or_data, 1);
-            let g = ReceivedGoAway::parse(&t.goaway.take().unwrap()).unwrap();
+            let g = ReceivedGoAway::parse(&capture.take().unwrap()).unwrap();
+            assert!(capture.take().is_none(), "taken once");
             assert_eq!(
                 g,
                 ReceivedGoAway {
@@ -675,6 +726,38 @@ mod tests {
             Bytes::from_static(b"too_many_pings")
         );
         assert!(s.take_goaway().is_none());
+    }
+
+    /// Every connection holds one tap state for as long as it lives.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn the_tap_state_stays_small() {
+        assert!(std::mem::size_of::<FrameTracker>() <= 20);
+        let size = std::mem::size_of::<TapState>();
+        assert!(size <= 160, "TapState is {size} bytes");
+    }
+
+    /// A second GOAWAY replaces a first one not taken yet; an outbound
+    /// tracker (no capture) keeps nothing.
+    #[test]
+    fn the_capture_keeps_the_last_goaway() {
+        let mut stream = Vec::new();
+        encode_goaway(1, 0, b"first", &mut stream);
+        encode_goaway(3, 2, b"second", &mut stream);
+        let mut t = FrameTracker::new(0);
+        let mut capture = GoAwayCapture::default();
+        t.advance_capturing(&stream, &mut capture);
+        let g = ReceivedGoAway::parse(&capture.take().unwrap()).unwrap();
+        assert_eq!((g.last_stream_id, g.code), (3, 2));
+        assert_eq!(g.debug_data, Bytes::from_static(b"second"));
+        assert_eq!(capture.payload.capacity(), 0, "taken with its memory");
+        // A GOAWAY cut short is not reported until it completes.
+        let mut t = FrameTracker::new(0);
+        t.advance_capturing(&stream[..12], &mut capture);
+        assert!(capture.take().is_none());
+        t.advance_capturing(&stream[12..17 + 5], &mut capture);
+        let g = ReceivedGoAway::parse(&capture.take().unwrap()).unwrap();
+        assert_eq!(g.debug_data, Bytes::from_static(b"first"));
     }
 
     /// Frame boundaries do not depend on how the stream is cut.

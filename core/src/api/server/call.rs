@@ -2,7 +2,6 @@
 //! through the connection's shared state, and wakes the driver after each
 //! command (quinn's `ConnectionRef` pattern).
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
@@ -26,7 +25,7 @@ pub(crate) struct ServerConn {
 pub(crate) struct ServerState {
     /// `None` once the driver ended (the socket is closed then).
     pub(crate) engine: Option<ServerConnection<BoxIo>>,
-    pub(crate) calls: HashMap<CallId, CallSlot>,
+    pub(crate) calls: CallTable,
     /// The driver task, woken after every command.
     pub(crate) driver: Option<Waker>,
 }
@@ -50,6 +49,65 @@ impl CallSlot {
     }
 }
 
+/// The driver's [`CallSlot`]s by call id: a vector indexed by the id's slot
+/// in the engine, which reuses the slots of ended calls, so the table is as
+/// long as the most calls open at once (most connections: one). Half the
+/// inline size of a `HashMap`, and no hashing.
+#[derive(Default)]
+pub(crate) struct CallTable {
+    /// No trailing `None`: empty when no call is open.
+    slots: Vec<Option<(CallId, CallSlot)>>,
+}
+
+impl CallTable {
+    pub(crate) fn insert(&mut self, id: CallId, slot: CallSlot) {
+        let index = id.slot_index();
+        if self.slots.len() <= index {
+            self.slots.resize_with(index + 1, || None);
+        }
+        if let Some(entry) = self.slots.get_mut(index) {
+            *entry = Some((id, slot));
+        }
+    }
+
+    pub(crate) fn get_mut(&mut self, id: &CallId) -> Option<&mut CallSlot> {
+        match self.slots.get_mut(id.slot_index()) {
+            Some(Some((held, slot))) if held == id => Some(slot),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn remove(&mut self, id: &CallId) -> Option<CallSlot> {
+        let entry = self.slots.get_mut(id.slot_index())?;
+        if entry.as_ref().is_none_or(|(held, _)| held != id) {
+            return None;
+        }
+        let (_, slot) = entry.take()?;
+        while self.slots.last().is_some_and(Option::is_none) {
+            self.slots.pop();
+        }
+        Some(slot)
+    }
+
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (CallId, &mut CallSlot)> {
+        self.slots
+            .iter_mut()
+            .filter_map(|entry| entry.as_mut().map(|(id, slot)| (*id, slot)))
+    }
+
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Gives back the table's room if no call is open.
+    pub(crate) fn release_memory(&mut self) {
+        if self.slots.is_empty() {
+            self.slots = Vec::new();
+        }
+    }
+}
+
 impl ServerState {
     pub(crate) fn wake_driver(&mut self) {
         if let Some(w) = &self.driver {
@@ -63,7 +121,7 @@ impl ServerConn {
         ServerConn {
             state: Mutex::new(ServerState {
                 engine: Some(engine),
-                calls: HashMap::new(),
+                calls: CallTable::default(),
                 driver: None,
             }),
         }
@@ -299,5 +357,53 @@ impl Drop for CallInner {
                 &MetadataMap::new(),
             );
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn slot(path: &str) -> CallSlot {
+        CallSlot {
+            reader: None,
+            writer: None,
+            context: CallContext::new(path, None, None),
+        }
+    }
+
+    #[test]
+    fn the_call_table_finds_calls_by_id_and_not_stale_ids() {
+        let mut table = CallTable::default();
+        let (a, b) = (CallId::new(0, 1), CallId::new(2, 1));
+        table.insert(a, slot("/a"));
+        table.insert(b, slot("/b"));
+        assert_eq!(table.get_mut(&a).unwrap().context.path(), "/a");
+        assert_eq!(table.get_mut(&b).unwrap().context.path(), "/b");
+        // The same slot, another generation: a call that ended.
+        assert!(table.get_mut(&CallId::new(0, 0)).is_none());
+        assert!(table.remove(&CallId::new(2, 0)).is_none());
+        assert!(table.get_mut(&CallId::new(1, 1)).is_none());
+        assert!(table.get_mut(&CallId::new(9, 1)).is_none());
+        let ids: Vec<CallId> = table.iter_mut().map(|(id, _)| id).collect();
+        assert_eq!(ids, [a, b]);
+
+        assert_eq!(table.remove(&b).unwrap().context.path(), "/b");
+        assert!(table.remove(&b).is_none());
+        assert_eq!(table.slots.len(), 1, "trailing empty slots dropped");
+        table.release_memory();
+        assert!(table.slots.capacity() > 0, "kept while a call is open");
+        table.remove(&a).unwrap();
+        assert!(table.is_empty());
+        table.release_memory();
+        assert_eq!(table.slots.capacity(), 0);
+    }
+
+    /// The api's state is inline in every connection's shared state.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn the_call_table_is_one_vector() {
+        assert_eq!(std::mem::size_of::<CallTable>(), 24);
     }
 }

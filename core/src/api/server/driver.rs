@@ -96,7 +96,7 @@ impl ConnDriver {
                             let status = Status::unavailable("the server is shutting down");
                             for (id, slot) in state.calls.iter_mut() {
                                 slot.context.cancel(status.clone());
-                                engine.cancel(*id);
+                                engine.cancel(id);
                                 slot.wake_all();
                             }
                             engine.close(ErrorCode::NO_ERROR);
@@ -177,7 +177,7 @@ impl ConnDriver {
                                 }
                                 None => Status::unavailable("the connection was closed"),
                             };
-                            for slot in state.calls.values_mut() {
+                            for (_, slot) in state.calls.iter_mut() {
                                 slot.context.cancel(status.clone());
                                 slot.wake_all();
                             }
@@ -187,8 +187,8 @@ impl ConnDriver {
                 }
                 // The engine gave back its calls' memory (a lone call ended,
                 // or calls stopped a while ago): so does the call table.
-                if engine.take_memory_released() && state.calls.is_empty() {
-                    state.calls.shrink_to_fit();
+                if engine.take_memory_released() {
+                    state.calls.release_memory();
                 }
                 if closed {
                     // The engine already dropped the transport; handles

@@ -325,11 +325,7 @@ enum State {
 /// ```
 #[derive(Clone, Debug)]
 pub struct InboundFrameSniffer {
-    state: State,
-    partial: [u8; FRAME_HEADER_LEN],
-    partial_len: u8,
-    max_frame_size: u32,
-    first_frame_seen: bool,
+    scanner: FrameScanner,
     totals: FrameCounts,
 }
 
@@ -339,14 +335,7 @@ impl InboundFrameSniffer {
     /// it is clamped to the range the protocol allows.
     pub fn new(side: SniffSide, max_frame_size: u32) -> InboundFrameSniffer {
         InboundFrameSniffer {
-            state: match side {
-                SniffSide::Server => State::Preface { matched: 0 },
-                SniffSide::Client => State::Header,
-            },
-            partial: [0; FRAME_HEADER_LEN],
-            partial_len: 0,
-            max_frame_size: clamp_frame_size(max_frame_size),
-            first_frame_seen: false,
+            scanner: FrameScanner::new(side, max_frame_size),
             totals: FrameCounts::default(),
         }
     }
@@ -364,12 +353,12 @@ impl InboundFrameSniffer {
     /// Changes the maximum accepted payload length, for frames whose header
     /// has not been completed yet. Clamped like in [`new`](Self::new).
     pub fn set_max_frame_size(&mut self, max_frame_size: u32) {
-        self.max_frame_size = clamp_frame_size(max_frame_size);
+        self.scanner.max_frame_size = clamp_frame_size(max_frame_size);
     }
 
     /// The maximum accepted payload length.
     pub fn max_frame_size(&self) -> u32 {
-        self.max_frame_size
+        self.scanner.max_frame_size
     }
 
     /// Scans `input`, calling `on_frame` once for each frame header
@@ -379,6 +368,76 @@ impl InboundFrameSniffer {
     /// On an error the rest of `input` is ignored, and the error is sticky.
     /// Frames reported before the error stay reported.
     pub fn feed(
+        &mut self,
+        input: &[u8],
+        mut on_frame: impl FnMut(&FrameHeader),
+    ) -> Result<(), SniffError> {
+        let totals = &mut self.totals;
+        self.scanner.feed(input, |header| {
+            totals.record(header);
+            on_frame(header);
+        })
+    }
+
+    /// Like [`feed`](Self::feed), returning how many frames of each kind the
+    /// chunk completed. On an error the counts of this chunk are lost, but
+    /// [`totals`](Self::totals) still has them.
+    pub fn scan(&mut self, input: &[u8]) -> Result<FrameCounts, SniffError> {
+        let mut counts = FrameCounts::default();
+        self.feed(input, |header| counts.record(header))?;
+        Ok(counts)
+    }
+
+    /// Every frame reported since the start.
+    pub fn totals(&self) -> &FrameCounts {
+        &self.totals
+    }
+
+    /// What the start of the input turned out to be.
+    pub fn preface_status(&self) -> PrefaceStatus {
+        self.scanner.preface_status()
+    }
+
+    /// The sticky error, if the sniffer has stopped.
+    pub fn error(&self) -> Option<SniffError> {
+        self.scanner.error()
+    }
+
+    /// Bytes of a partial frame header held until the next chunk (0..=9).
+    /// The preface is matched without buffering.
+    pub fn buffered_len(&self) -> usize {
+        usize::from(self.scanner.partial_len)
+    }
+}
+
+/// The [`InboundFrameSniffer`] without its totals: what a connection's IO
+/// wrapper keeps per connection (it counts only what it needs itself).
+#[derive(Clone, Debug)]
+pub(crate) struct FrameScanner {
+    state: State,
+    partial: [u8; FRAME_HEADER_LEN],
+    partial_len: u8,
+    max_frame_size: u32,
+    first_frame_seen: bool,
+}
+
+impl FrameScanner {
+    /// See [`InboundFrameSniffer::new`].
+    pub(crate) fn new(side: SniffSide, max_frame_size: u32) -> FrameScanner {
+        FrameScanner {
+            state: match side {
+                SniffSide::Server => State::Preface { matched: 0 },
+                SniffSide::Client => State::Header,
+            },
+            partial: [0; FRAME_HEADER_LEN],
+            partial_len: 0,
+            max_frame_size: clamp_frame_size(max_frame_size),
+            first_frame_seen: false,
+        }
+    }
+
+    /// See [`InboundFrameSniffer::feed`].
+    pub(crate) fn feed(
         &mut self,
         mut input: &[u8],
         mut on_frame: impl FnMut(&FrameHeader),
@@ -410,7 +469,6 @@ impl InboundFrameSniffer {
                         let header = FrameHeader::parse(self.partial);
                         self.state = self.frame_started(&header);
                         if !matches!(self.state, State::Failed(_)) {
-                            self.totals.record(&header);
                             on_frame(&header);
                         }
                     }
@@ -432,22 +490,8 @@ impl InboundFrameSniffer {
         }
     }
 
-    /// Like [`feed`](Self::feed), returning how many frames of each kind the
-    /// chunk completed. On an error the counts of this chunk are lost, but
-    /// [`totals`](Self::totals) still has them.
-    pub fn scan(&mut self, input: &[u8]) -> Result<FrameCounts, SniffError> {
-        let mut counts = FrameCounts::default();
-        self.feed(input, |header| counts.record(header))?;
-        Ok(counts)
-    }
-
-    /// Every frame reported since the start.
-    pub fn totals(&self) -> &FrameCounts {
-        &self.totals
-    }
-
     /// What the start of the input turned out to be.
-    pub fn preface_status(&self) -> PrefaceStatus {
+    pub(crate) fn preface_status(&self) -> PrefaceStatus {
         match self.state {
             State::Preface { .. } | State::Method { .. } => PrefaceStatus::Pending,
             State::Failed(SniffError::Http1Request) => PrefaceStatus::Http1,
@@ -457,17 +501,11 @@ impl InboundFrameSniffer {
     }
 
     /// The sticky error, if the sniffer has stopped.
-    pub fn error(&self) -> Option<SniffError> {
+    pub(crate) fn error(&self) -> Option<SniffError> {
         match self.state {
             State::Failed(error) => Some(error),
             _ => None,
         }
-    }
-
-    /// Bytes of a partial frame header held until the next chunk (0..=9).
-    /// The preface is matched without buffering.
-    pub fn buffered_len(&self) -> usize {
-        usize::from(self.partial_len)
     }
 
     fn frame_started(&mut self, header: &FrameHeader) -> State {
