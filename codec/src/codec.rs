@@ -44,6 +44,16 @@ pub trait Codec {
 
     /// Deserializes one whole message.
     fn decode(&mut self, src: Bytes) -> Result<Self::Decode, Status>;
+
+    /// How many bytes [`encode`](Codec::encode) appends for `item`, when the
+    /// codec can tell without encoding (prost can). The framer then reserves
+    /// exactly that much: a buffer handed over full needs no shared header
+    /// when it becomes [`Bytes`], and a small message does not hold a guessed
+    /// larger buffer. `None`, the default, leaves the framer to guess.
+    fn encoded_len(&self, item: &Self::Encode) -> Option<usize> {
+        let _ = item;
+        None
+    }
 }
 
 /// A [`Codec`] that passes message bytes through unchanged.
@@ -64,6 +74,10 @@ impl Codec for BytesCodec {
 
     fn decode(&mut self, src: Bytes) -> Result<Bytes, Status> {
         Ok(src)
+    }
+
+    fn encoded_len(&self, item: &Bytes) -> Option<usize> {
+        Some(item.len())
     }
 }
 
@@ -143,6 +157,10 @@ mod prost_codec {
         fn decode(&mut self, src: Bytes) -> Result<Dec, Status> {
             Dec::decode(src).map_err(|error| Status::internal(error.to_string()))
         }
+
+        fn encoded_len(&self, item: &Enc) -> Option<usize> {
+            Some(item.encoded_len())
+        }
     }
 }
 
@@ -179,6 +197,15 @@ mod tests {
             .unwrap();
         let encoded = dst.freeze().slice(prefix.len()..);
         encoded == message && codec.decode(encoded).unwrap() == message
+    }
+
+    #[quickcheck]
+    fn bytes_codec_knows_its_encoded_len(message: Vec<u8>) -> bool {
+        let mut codec = BytesCodec;
+        let message = Bytes::from(message);
+        let mut dst = BytesMut::new();
+        codec.encode(&message, &mut dst).unwrap();
+        codec.encoded_len(&message) == Some(dst.len())
     }
 
     #[cfg(feature = "prost")]
@@ -251,6 +278,48 @@ mod tests {
             let mut response = BytesMut::new();
             server.encode(&shelf, &mut response).unwrap();
             assert_eq!(client.decode(response.freeze()).unwrap(), shelf);
+        }
+
+        #[quickcheck]
+        fn encoded_len_is_what_encode_appends(
+            title: String,
+            pages: u32,
+            authors: Vec<String>,
+        ) -> bool {
+            let mut codec = ProstCodec::<Book, Book>::new();
+            let item = Book {
+                title,
+                pages,
+                authors,
+                ..book()
+            };
+            let mut dst = BytesMut::from(&b"prefix"[..]);
+            codec.encode(&item, &mut dst).unwrap();
+            codec.encoded_len(&item) == Some(dst.len() - 6)
+        }
+
+        #[test]
+        fn bytes_fields_decode_as_slices_of_the_message() {
+            let mut codec = ProstCodec::<Book, Book>::new();
+            let cover = Bytes::from(alloc::vec![7u8; 4096]);
+            let mut message = BytesMut::new();
+            codec
+                .encode(
+                    &Book {
+                        cover: cover.clone(),
+                        ..book()
+                    },
+                    &mut message,
+                )
+                .unwrap();
+            let message = message.freeze();
+            let decoded = codec.decode(message.clone()).unwrap();
+            assert_eq!(decoded.cover, cover);
+            let range = message.as_ptr_range();
+            assert!(
+                range.contains(&decoded.cover.as_ptr()),
+                "the field was copied out of the message"
+            );
         }
 
         #[test]

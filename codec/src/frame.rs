@@ -24,13 +24,13 @@
 //! any of the message is buffered or copied. The send limit defaults to
 //! "anything the 32-bit length prefix can carry".
 
-use alloc::collections::VecDeque;
 use alloc::string::ToString;
 use alloc::vec::Vec;
 use core::fmt;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+use crate::queue::{self, InlineFirstQueue};
 use crate::{Code, Status};
 
 /// Length of the prefix in front of every message: one flag byte and a
@@ -293,7 +293,7 @@ struct PendingFrame {
 #[derive(Debug)]
 pub struct MessageDecoder {
     /// Pushed bytes not yet consumed; never holds an empty chunk.
-    chunks: VecDeque<Bytes>,
+    chunks: InlineFirstQueue<Bytes>,
     /// Total length of `chunks`.
     queued: usize,
     /// Set once the header of the next frame has been consumed.
@@ -316,7 +316,7 @@ impl MessageDecoder {
     /// messages only (no gRPC-Web trailer frames).
     pub fn new() -> Self {
         MessageDecoder {
-            chunks: VecDeque::new(),
+            chunks: InlineFirstQueue::new(),
             queued: 0,
             pending: None,
             assembly: Vec::new(),
@@ -459,7 +459,7 @@ impl MessageDecoder {
     /// Records `err` as sticky, releases the buffers and returns `err`.
     #[cold]
     fn fail(&mut self, err: FrameError) -> FrameError {
-        self.chunks = VecDeque::new();
+        self.chunks = InlineFirstQueue::new();
         self.queued = 0;
         self.pending = None;
         self.assembly = Vec::new();
@@ -663,12 +663,12 @@ fn parse_header(
 
 /// A read position in a queue of chunks, for looking ahead without consuming.
 struct ChunkCursor<'a> {
-    chunks: alloc::collections::vec_deque::Iter<'a, Bytes>,
+    chunks: queue::Iter<'a, Bytes>,
     current: &'a [u8],
 }
 
 impl<'a> ChunkCursor<'a> {
-    fn new(chunks: &'a VecDeque<Bytes>) -> Self {
+    fn new(chunks: &'a InlineFirstQueue<Bytes>) -> Self {
         ChunkCursor {
             chunks: chunks.iter(),
             current: &[],

@@ -13,6 +13,7 @@
 //! | [`compression`] | identity/gzip/deflate/zstd, bounded decompression, `grpc-(accept-)encoding` negotiation |
 //! | [`web`] | gRPC-Web trailer frames and the `grpc-web-text` base64 stream |
 //! | [`codec`] | the [`codec::Codec`] trait (typed message <-> bytes), with a `prost` implementation |
+//! | [`queue`] | [`queue::InlineFirstQueue`], the per-call queue that allocates only for a second element |
 //!
 //! The crate is `#![no_std]` with `alloc`; the `std` feature (on by default) is
 //! needed only by the compression features.
@@ -27,6 +28,7 @@ pub mod codec;
 pub mod compression;
 pub mod frame;
 pub mod metadata;
+pub mod queue;
 pub mod status;
 pub mod timeout;
 pub mod web;

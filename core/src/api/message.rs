@@ -87,6 +87,7 @@ impl<T> OutboundMessage<T> {
     pub(crate) fn send_options(&self) -> SendOptions {
         SendOptions {
             compress: self.compress,
+            ..SendOptions::default()
         }
     }
 }

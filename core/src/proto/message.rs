@@ -22,18 +22,48 @@ pub struct SendOptions {
     /// `setMessageCompression(false)` does; with the identity encoding every
     /// message is uncompressed whatever this says.
     pub compress: bool,
+    /// How many bytes the message's encoding appends, when the caller knows
+    /// ([`Codec::encoded_len`](crate::codec::codec::Codec::encoded_len)): the
+    /// call's first message then gets a buffer of exactly its size, which
+    /// becomes [`Bytes`] without a shared header to allocate. `None` lets the
+    /// engine guess. A wrong hint costs a reallocation, nothing worse.
+    pub encoded_len: Option<usize>,
 }
 
 impl Default for SendOptions {
     fn default() -> SendOptions {
-        SendOptions { compress: true }
+        SendOptions {
+            compress: true,
+            encoded_len: None,
+        }
     }
 }
 
 impl SendOptions {
     /// Options that send the message uncompressed.
     pub fn uncompressed() -> SendOptions {
-        SendOptions { compress: false }
+        SendOptions {
+            compress: false,
+            encoded_len: None,
+        }
+    }
+
+    /// These options with the message's encoded length, if known.
+    pub fn with_encoded_len(self, encoded_len: Option<usize>) -> SendOptions {
+        SendOptions {
+            encoded_len,
+            ..self
+        }
+    }
+
+    /// The bytes framing the message appends when it is framed with
+    /// `encoding`, if known: prefix and message uncompressed; unknown when
+    /// compressed (0).
+    pub(crate) fn framed_len_hint(self, encoding: Encoding) -> usize {
+        match (encoding, self.encoded_len) {
+            (Encoding::Identity, Some(len)) => HEADER_LEN.saturating_add(len),
+            _ => 0,
+        }
     }
 
     /// The encoding a message is framed with on a call using `call`.
@@ -153,6 +183,23 @@ impl From<FrameError> for SendError {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_known_encoded_len_is_a_hint_only_for_uncompressed_messages() {
+        let known = SendOptions::default().with_encoded_len(Some(10));
+        assert_eq!(known.framed_len_hint(Encoding::Identity), HEADER_LEN + 10);
+        assert_eq!(known.framed_len_hint(Encoding::Gzip), 0);
+        assert_eq!(
+            SendOptions::default().framed_len_hint(Encoding::Identity),
+            0
+        );
+        assert!(
+            !SendOptions::uncompressed()
+                .with_encoded_len(Some(3))
+                .compress,
+            "with_encoded_len keeps the other options"
+        );
+    }
 
     #[test]
     fn uncompressed_options_frame_with_flag_zero() {

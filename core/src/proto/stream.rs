@@ -15,7 +15,6 @@
 //! Messages are decompressed when taken, not when received, so a compressed
 //! "bomb" never expands in the queue.
 
-use std::collections::VecDeque;
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
@@ -25,6 +24,7 @@ use http::HeaderMap;
 use crate::Status;
 use crate::codec::compression::{Encoding, decompress, message_encoding};
 use crate::codec::frame::{FrameError, MessageDecoder};
+use crate::codec::queue::InlineFirstQueue;
 
 use super::message::ReceivedMessage;
 
@@ -55,7 +55,7 @@ pub(crate) enum InboundError {
 pub(crate) struct Inbound {
     body: Option<RecvStream>,
     decoder: MessageDecoder,
-    queue: VecDeque<Queued>,
+    queue: InlineFirstQueue<Queued>,
     /// Bytes pulled from h2 so far (the stream offset).
     received: u64,
     /// Bytes whose capacity was released back to the peer.
@@ -75,7 +75,7 @@ impl Inbound {
         Inbound {
             body: Some(body),
             decoder: MessageDecoder::new().with_max_message_size(max_message_size),
-            queue: VecDeque::new(),
+            queue: InlineFirstQueue::new(),
             received: 0,
             released: 0,
             data_done: false,
@@ -91,7 +91,7 @@ impl Inbound {
         Inbound {
             body: None,
             decoder: MessageDecoder::new(),
-            queue: VecDeque::new(),
+            queue: InlineFirstQueue::new(),
             received: 0,
             released: 0,
             data_done: true,
@@ -226,7 +226,7 @@ impl Inbound {
 /// the stream (`received` bytes pushed so far).
 fn decode(
     decoder: &mut MessageDecoder,
-    queue: &mut VecDeque<Queued>,
+    queue: &mut InlineFirstQueue<Queued>,
     received: u64,
 ) -> Result<(), InboundError> {
     while let Some(message) = decoder.next_message().map_err(InboundError::Frame)? {
@@ -266,7 +266,7 @@ enum End {
 /// The sending half of a call.
 #[derive(Debug)]
 pub(crate) struct Outbound {
-    queue: VecDeque<Bytes>,
+    queue: InlineFirstQueue<Bytes>,
     /// Framed messages not yet queued (see [`CHUNK_SIZE`]); they follow
     /// `queue`.
     open: BytesMut,
@@ -283,7 +283,7 @@ pub(crate) struct Outbound {
 impl Outbound {
     pub(crate) fn new(limit: usize) -> Outbound {
         Outbound {
-            queue: VecDeque::new(),
+            queue: InlineFirstQueue::new(),
             open: BytesMut::new(),
             queued: 0,
             last_framed: 0,

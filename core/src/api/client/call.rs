@@ -286,6 +286,9 @@ impl CallInner {
         item: &C::Encode,
         options: SendOptions,
     ) -> Poll<Result<(), SendFailure>> {
+        // Sized before the lock: the engine frames the message into a buffer
+        // of exactly this size.
+        let options = options.with_encoded_len(codec.encoded_len(item));
         let mut state = self.conn.lock();
         let state = &mut *state;
         let Some(engine) = state.engine.as_mut() else {

@@ -228,6 +228,9 @@ impl ServerCall {
         item: &C::Encode,
         options: SendOptions,
     ) -> Poll<Result<(), Status>> {
+        // Sized before the lock: the engine frames the message into a buffer
+        // of exactly this size.
+        let options = options.with_encoded_len(codec.encoded_len(item));
         let mut state = self.inner.conn.lock();
         let state = &mut *state;
         let Some(engine) = state.engine.as_mut() else {

@@ -237,7 +237,10 @@ fn a_status_with_unencodable_trailers_still_reaches_the_client() {
 /// A message codec for `poll_send`: the bytes as they are.
 fn sent(call: &ServerCall, message: &'static [u8], compress: bool) -> Poll<Result<(), Status>> {
     let mut codec = crate::codec::codec::BytesCodec;
-    let options = crate::proto::SendOptions { compress };
+    let options = crate::proto::SendOptions {
+        compress,
+        ..Default::default()
+    };
     call.poll_send(
         &mut Context::from_waker(Waker::noop()),
         &mut codec,
@@ -265,7 +268,14 @@ fn each_message_keeps_its_own_compressed_flag_both_ways() {
         let body = Bytes::from(vec![b'a' + n as u8; 100]);
         world
             .client
-            .send_message_options(id, body, SendOptions { compress })
+            .send_message_options(
+                id,
+                body,
+                SendOptions {
+                    compress,
+                    ..Default::default()
+                },
+            )
             .unwrap();
     }
     world.client.close_send(id).unwrap();

@@ -246,9 +246,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
         let max = self.core.config.limits.max_send_message_size;
         let c = self.core.sendable_call(call)?;
         let encoding = options.encoding(c.encoding);
-        c.outbound.push_with(0, |dst| {
-            frame_with(encoding, max, dst, encode).map(|()| None)
-        })?;
+        c.outbound
+            .push_with(options.framed_len_hint(encoding), |dst| {
+                frame_with(encoding, max, dst, encode).map(|()| None)
+            })?;
         self.core.schedule(call);
         Ok(())
     }

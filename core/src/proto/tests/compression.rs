@@ -140,7 +140,10 @@ pair_test! {
         let want: Vec<(Bytes, bool)> =
             payloads.iter().enumerate().map(|(i, p)| (p.clone(), i % 2 == 0)).collect();
         for (i, p) in payloads.iter().enumerate() {
-            let options = SendOptions { compress: i % 2 == 0 };
+            let options = SendOptions {
+                compress: i % 2 == 0,
+                ..SendOptions::default()
+            };
             if i < 2 {
                 pair.client.send_message_options(call, p.clone(), options).unwrap();
             } else {
@@ -162,7 +165,10 @@ pair_test! {
         assert_eq!(got, want);
         assert_eq!(pair.server.set_send_encoding(sc, Encoding::Gzip), Ok(Encoding::Gzip));
         for (i, p) in payloads.iter().enumerate() {
-            let options = SendOptions { compress: i % 2 == 0 };
+            let options = SendOptions {
+                compress: i % 2 == 0,
+                ..SendOptions::default()
+            };
             if i < 2 {
                 pair.server.send_message_options(sc, p.clone(), options).unwrap();
             } else {
