@@ -52,7 +52,8 @@ struct Slot<T> {
 pub(crate) struct CallSlab<T> {
     slots: Vec<Slot<T>>,
     free: Vec<u32>,
-    len: usize,
+    /// Live calls: at most one per slot, and slot indexes are `u32`s.
+    len: u32,
     /// The generation new slots start at: above every generation of the
     /// slots dropped when the slab was compacted, so no id comes back.
     floor: u32,
@@ -106,7 +107,7 @@ impl<T> CallSlab<T> {
                 });
             }
         }
-        self.len += 1;
+        self.len = self.len.saturating_add(1);
         Some(id)
     }
 
@@ -189,7 +190,7 @@ impl<T> CallSlab<T> {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.len
+        usize::try_from(self.len).unwrap_or(usize::MAX)
     }
 
     pub(crate) fn is_empty(&self) -> bool {

@@ -15,7 +15,7 @@ use crate::proto::{ErrorCode, ServerEvent};
 use super::super::context::CallContext;
 use super::super::interceptor::BoxFuture;
 use super::super::request::Request;
-use super::super::runtime::{Runtime, TimerSlot};
+use super::super::runtime::TimerSlot;
 use super::Registry;
 use super::call::{CallSlot, ServerCall, ServerConn};
 use super::router::Router;
@@ -39,15 +39,19 @@ pub(crate) enum Shutdown {
 
 pub(crate) struct ConnDriver {
     pub(crate) conn: Arc<ServerConn>,
-    pub(crate) id: u64,
+    /// Also where the runtime is.
     pub(crate) registry: Arc<Registry>,
-    pub(crate) runtime: Arc<dyn Runtime>,
     pub(crate) router: Router,
     pub(crate) peer: Option<SocketAddr>,
     pub(crate) timer: TimerSlot,
     /// The shutdown step already applied.
     pub(crate) applied: Shutdown,
 }
+
+/// Each connection's driver is a task of its own, boxed, for as long as the
+/// connection lives.
+#[cfg(all(test, target_pointer_width = "64"))]
+const _: () = assert!(std::mem::size_of::<ConnDriver>() <= 120);
 
 impl Future for ConnDriver {
     type Output = ();
@@ -57,10 +61,10 @@ impl Future for ConnDriver {
         let mut spawns: Vec<BoxFuture<'static, ()>> = Vec::new();
         let outcome = this.drive(cx, &mut spawns);
         for task in spawns {
-            this.runtime.spawn(task);
+            this.registry.runtime.spawn(task);
         }
         if outcome.is_ready() {
-            this.registry.remove(this.id);
+            this.registry.remove(&this.conn);
         }
         outcome
     }
@@ -73,7 +77,7 @@ impl ConnDriver {
         spawns: &mut Vec<BoxFuture<'static, ()>>,
     ) -> Poll<()> {
         for _ in 0..MAX_ROUNDS_PER_POLL {
-            let now = self.runtime.now();
+            let now = self.registry.runtime.now();
             let next_timeout = {
                 let mut guard = self.conn.lock();
                 let state = &mut *guard;
@@ -205,7 +209,11 @@ impl ConnDriver {
                 None => return Poll::Pending,
                 Some(at) if at <= now => continue,
                 Some(at) => {
-                    if self.timer.poll_at(&*self.runtime, cx, at).is_pending() {
+                    if self
+                        .timer
+                        .poll_at(&*self.registry.runtime, cx, at)
+                        .is_pending()
+                    {
                         return Poll::Pending;
                     }
                 }

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::pin::pin;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Poll, Waker};
 use std::time::Duration;
@@ -71,11 +71,11 @@ impl Server {
     /// Starts serving: spawns the accept loop, which spawns one driver task
     /// per connection. Returns at once.
     pub fn serve<L: Listener>(&self, listener: L, router: Router) -> ServerHandle {
-        let registry = Arc::new(Registry {
-            local_addr: listener.local_addr(),
-            shutdown_hooks: Mutex::new(router.routes.shutdown_hooks().to_vec()),
-            ..Registry::default()
-        });
+        let registry = Arc::new(Registry::new(
+            Arc::clone(&self.runtime),
+            listener.local_addr(),
+            router.routes.shutdown_hooks().to_vec(),
+        ));
         let handle = ServerHandle {
             registry: Arc::clone(&registry),
             runtime: Arc::clone(&self.runtime),
@@ -131,12 +131,10 @@ impl Server {
     ) {
         let engine = ServerConnection::with_io(io, Arc::clone(&self.config), self.runtime.now());
         let conn = Arc::new(ServerConn::new(engine));
-        let id = registry.insert(Arc::clone(&conn));
+        registry.insert(Arc::clone(&conn));
         let driver = ConnDriver {
             conn,
-            id,
             registry: Arc::clone(registry),
-            runtime: Arc::clone(&self.runtime),
             router,
             peer,
             timer: TimerSlot::default(),
@@ -153,10 +151,11 @@ impl Server {
         peer: Option<SocketAddr>,
         router: Router,
     ) -> ServerHandle {
-        let registry = Arc::new(Registry {
-            shutdown_hooks: Mutex::new(router.routes.shutdown_hooks().to_vec()),
-            ..Registry::default()
-        });
+        let registry = Arc::new(Registry::new(
+            Arc::clone(&self.runtime),
+            None,
+            router.routes.shutdown_hooks().to_vec(),
+        ));
         registry.stop_accepting.fire(crate::Status::ok());
         registry.accept_loop_done.fire(crate::Status::ok());
         self.spawn_connection(Box::new(io), peer, router, &registry);
@@ -177,10 +176,10 @@ impl fmt::Debug for Server {
 }
 
 /// The live connections of a server and its shutdown state.
-#[derive(Default)]
 pub(crate) struct Registry {
+    /// Also the connection drivers' runtime (one pointer fewer in each).
+    pub(crate) runtime: Arc<dyn Runtime>,
     conns: Mutex<RegistryState>,
-    next_id: AtomicU64,
     shutdown: AtomicU8,
     stop_accepting: Signal,
     accept_loop_done: Signal,
@@ -192,26 +191,49 @@ pub(crate) struct Registry {
 
 #[derive(Default)]
 struct RegistryState {
-    conns: HashMap<u64, Arc<ServerConn>>,
+    /// By address ([`ConnKey`]).
+    conns: HashMap<ConnKey, Arc<ServerConn>>,
     /// Tasks waiting for a connection to end.
     waiters: Vec<Waker>,
 }
 
+/// A live connection's key in the registry: the address of its shared
+/// state, unique while the registry holds it (so the driver needs no id).
+type ConnKey = usize;
+
+fn conn_key(conn: &Arc<ServerConn>) -> ConnKey {
+    Arc::as_ptr(conn).addr()
+}
+
 impl Registry {
+    fn new(
+        runtime: Arc<dyn Runtime>,
+        local_addr: Option<SocketAddr>,
+        shutdown_hooks: Vec<router::ShutdownHook>,
+    ) -> Registry {
+        Registry {
+            runtime,
+            conns: Mutex::default(),
+            shutdown: AtomicU8::default(),
+            stop_accepting: Signal::default(),
+            accept_loop_done: Signal::default(),
+            local_addr,
+            shutdown_hooks: Mutex::new(shutdown_hooks),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, RegistryState> {
         self.conns.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn insert(&self, conn: Arc<ServerConn>) -> u64 {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.lock().conns.insert(id, conn);
-        id
+    fn insert(&self, conn: Arc<ServerConn>) {
+        self.lock().conns.insert(conn_key(&conn), conn);
     }
 
-    pub(crate) fn remove(&self, id: u64) {
+    pub(crate) fn remove(&self, conn: &Arc<ServerConn>) {
         let waiters = {
             let mut state = self.lock();
-            state.conns.remove(&id);
+            state.conns.remove(&conn_key(conn));
             std::mem::take(&mut state.waiters)
         };
         for waker in waiters {

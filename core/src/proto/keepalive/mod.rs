@@ -62,10 +62,12 @@ mod timer;
 
 pub use goaway::{ENHANCE_YOUR_CALM, MAX_GOAWAY_DEBUG_DATA, TOO_MANY_PINGS, encode_goaway};
 pub use lifetime::{ConnectionLifetime, GoAwayReason, LifetimeAction, LifetimeConfig};
+pub(crate) use ping_policy::PingPolicyState;
 pub use ping_policy::{NO_CALLS_MIN_PING_INTERVAL, PingPolicy, PingPolicyConfig, PingVerdict};
 pub(crate) use sniffer::FrameScanner;
 pub use sniffer::{
     CLIENT_PREFACE, DEFAULT_MAX_FRAME_SIZE, FLAG_ACK, FRAME_HEADER_LEN, FrameCounts, FrameHeader,
     FrameKind, InboundFrameSniffer, MAX_FRAME_SIZE_LIMIT, PrefaceStatus, SniffError, SniffSide,
 };
+pub(crate) use timer::KeepaliveState;
 pub use timer::{CloseReason, KeepaliveAction, KeepaliveConfig, KeepaliveTimer};

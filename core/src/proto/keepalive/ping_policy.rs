@@ -76,9 +76,7 @@ pub enum PingVerdict {
 #[derive(Clone, Debug)]
 pub struct PingPolicy {
     config: PingPolicyConfig,
-    last_ping_at: Option<Instant>,
-    strikes: u32,
-    sent_data_since_last_ping: bool,
+    state: PingPolicyState,
 }
 
 impl PingPolicy {
@@ -86,9 +84,7 @@ impl PingPolicy {
     pub fn new(config: PingPolicyConfig) -> PingPolicy {
         PingPolicy {
             config,
-            last_ping_at: None,
-            strikes: 0,
-            sent_data_since_last_ping: false,
+            state: PingPolicyState::default(),
         }
     }
 
@@ -100,13 +96,47 @@ impl PingPolicy {
     /// Judges a PING (without ACK) received at `now` while `active_calls`
     /// calls are open on the connection.
     pub fn on_ping_received(&mut self, now: Instant, active_calls: usize) -> PingVerdict {
+        self.state.on_ping_received(&self.config, now, active_calls)
+    }
+
+    /// Call whenever the server sends a HEADERS or DATA frame (response
+    /// headers, messages, trailers): the next ping is forgiven and resets
+    /// the strikes, because a client that receives data may ping after it.
+    pub fn on_data_or_headers_sent(&mut self) {
+        self.state.on_data_or_headers_sent();
+    }
+
+    /// Strikes counted so far.
+    pub fn strikes(&self) -> u32 {
+        self.state.strikes
+    }
+}
+
+/// A [`PingPolicy`] without its configuration, which each call is given:
+/// what a server connection keeps, its configuration being the server's
+/// shared one.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PingPolicyState {
+    last_ping_at: Option<Instant>,
+    strikes: u32,
+    sent_data_since_last_ping: bool,
+}
+
+impl PingPolicyState {
+    /// See [`PingPolicy::on_ping_received`].
+    pub(crate) fn on_ping_received(
+        &mut self,
+        config: &PingPolicyConfig,
+        now: Instant,
+        active_calls: usize,
+    ) -> PingVerdict {
         let previous = self.last_ping_at.replace(now);
         if core::mem::take(&mut self.sent_data_since_last_ping) {
             self.strikes = 0;
             return PingVerdict::Ok;
         }
-        let allowed_gap = if active_calls > 0 || self.config.permit_without_calls {
-            self.config.min_time
+        let allowed_gap = if active_calls > 0 || config.permit_without_calls {
+            config.min_time
         } else {
             NO_CALLS_MIN_PING_INTERVAL
         };
@@ -115,23 +145,16 @@ impl PingPolicy {
         {
             self.strikes = self.strikes.saturating_add(1);
         }
-        if self.strikes > self.config.max_ping_strikes {
+        if self.strikes > config.max_ping_strikes {
             PingVerdict::TooManyPings
         } else {
             PingVerdict::Ok
         }
     }
 
-    /// Call whenever the server sends a HEADERS or DATA frame (response
-    /// headers, messages, trailers): the next ping is forgiven and resets
-    /// the strikes, because a client that receives data may ping after it.
-    pub fn on_data_or_headers_sent(&mut self) {
+    /// See [`PingPolicy::on_data_or_headers_sent`].
+    pub(crate) fn on_data_or_headers_sent(&mut self) {
         self.sent_data_since_last_ping = true;
-    }
-
-    /// Strikes counted so far.
-    pub fn strikes(&self) -> u32 {
-        self.strikes
     }
 }
 

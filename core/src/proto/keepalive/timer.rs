@@ -115,10 +115,7 @@ pub enum KeepaliveAction {
 #[derive(Clone, Debug)]
 pub struct KeepaliveTimer {
     config: KeepaliveConfig,
-    last_activity: Instant,
-    ping_sent_at: Option<Instant>,
-    active_calls: usize,
-    closed: bool,
+    state: KeepaliveState,
 }
 
 impl KeepaliveTimer {
@@ -127,10 +124,7 @@ impl KeepaliveTimer {
     pub fn new(config: KeepaliveConfig, now: Instant) -> KeepaliveTimer {
         KeepaliveTimer {
             config,
-            last_activity: now,
-            ping_sent_at: None,
-            active_calls: 0,
-            closed: false,
+            state: KeepaliveState::new(now),
         }
     }
 
@@ -141,46 +135,91 @@ impl KeepaliveTimer {
 
     /// Something arrived from the peer at `now`: the peer is alive.
     pub fn on_activity(&mut self, now: Instant) {
-        self.last_activity = self.last_activity.max(now);
-        self.ping_sent_at = None;
+        self.state.on_activity(now);
     }
 
     /// Our PING was answered at `now`. Same as [`on_activity`](Self::on_activity).
     pub fn on_pong(&mut self, now: Instant) {
-        self.on_activity(now);
+        self.state.on_activity(now);
     }
 
     /// The number of open calls changed.
     pub fn set_active_calls(&mut self, active_calls: usize) {
-        self.active_calls = active_calls;
-        if self.is_asleep() {
-            self.ping_sent_at = None;
-        }
+        self.state.set_active_calls(&self.config, active_calls);
     }
 
     /// Whether a PING has been sent and nothing has been heard since.
     pub fn is_ping_outstanding(&self) -> bool {
-        self.ping_sent_at.is_some()
+        self.state.ping_sent_at.is_some()
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) next has something to
     /// do, or `None` if nothing is scheduled.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.closed || self.is_asleep() {
-            return None;
-        }
-        match self.ping_sent_at {
-            Some(sent) => sent.checked_add(self.config.timeout),
-            None => self.last_activity.checked_add(self.config.interval),
-        }
+        self.state.poll_timeout(&self.config)
     }
 
     /// Acts on the deadlines reached by `now`.
     pub fn handle_timeout(&mut self, now: Instant) -> KeepaliveAction {
-        if self.closed || self.is_asleep() {
-            return KeepaliveAction::None;
+        self.state.handle_timeout(&self.config, now)
+    }
+}
+
+/// A [`KeepaliveTimer`] without its configuration, which each call is
+/// given: what a server connection keeps, its configuration being the
+/// server's shared one.
+#[derive(Clone, Debug)]
+pub(crate) struct KeepaliveState {
+    last_activity: Instant,
+    ping_sent_at: Option<Instant>,
+    /// Only whether calls are open matters (see `is_asleep`).
+    calls_open: bool,
+    closed: bool,
+}
+
+impl KeepaliveState {
+    /// See [`KeepaliveTimer::new`].
+    pub(crate) fn new(now: Instant) -> KeepaliveState {
+        KeepaliveState {
+            last_activity: now,
+            ping_sent_at: None,
+            calls_open: false,
+            closed: false,
         }
-        let Some(deadline) = self.poll_timeout() else {
+    }
+
+    /// See [`KeepaliveTimer::on_activity`].
+    pub(crate) fn on_activity(&mut self, now: Instant) {
+        self.last_activity = self.last_activity.max(now);
+        self.ping_sent_at = None;
+    }
+
+    /// See [`KeepaliveTimer::set_active_calls`].
+    pub(crate) fn set_active_calls(&mut self, config: &KeepaliveConfig, active_calls: usize) {
+        self.calls_open = active_calls > 0;
+        if self.is_asleep(config) {
+            self.ping_sent_at = None;
+        }
+    }
+
+    /// See [`KeepaliveTimer::poll_timeout`].
+    pub(crate) fn poll_timeout(&self, config: &KeepaliveConfig) -> Option<Instant> {
+        if self.closed || self.is_asleep(config) {
+            return None;
+        }
+        match self.ping_sent_at {
+            Some(sent) => sent.checked_add(config.timeout),
+            None => self.last_activity.checked_add(config.interval),
+        }
+    }
+
+    /// See [`KeepaliveTimer::handle_timeout`].
+    pub(crate) fn handle_timeout(
+        &mut self,
+        config: &KeepaliveConfig,
+        now: Instant,
+    ) -> KeepaliveAction {
+        let Some(deadline) = self.poll_timeout(config) else {
             return KeepaliveAction::None;
         };
         if now < deadline {
@@ -195,8 +234,8 @@ impl KeepaliveTimer {
         }
     }
 
-    fn is_asleep(&self) -> bool {
-        self.active_calls == 0 && !self.config.permit_without_calls
+    fn is_asleep(&self, config: &KeepaliveConfig) -> bool {
+        !self.calls_open && !config.permit_without_calls
     }
 }
 

@@ -211,14 +211,15 @@ impl ServerCore {
     fn observe_tap(&mut self) {
         let now = self.plumbing.now;
         let active = self.calls.len();
-        self.keepalive.set_active_calls(active);
+        self.keepalive
+            .set_active_calls(&self.config.keepalive, active);
         if let Some(lifetime) = self.lifetime.as_mut() {
             lifetime.set_active_calls(active, now);
         }
         if let Some(ping_pong) = self.ping_pong.as_mut() {
             let waker = self.plumbing.conn_waker_handle.clone();
             if let Poll::Ready(Ok(_)) = ping_pong.poll_pong(&mut Context::from_waker(&waker)) {
-                self.keepalive.on_pong(now);
+                self.keepalive.on_activity(now);
             }
         }
         let (activity, pings, sent) = {
@@ -236,7 +237,10 @@ impl ServerCore {
             self.ping_policy.on_data_or_headers_sent();
         }
         for _ in 0..pings {
-            if self.ping_policy.on_ping_received(now, active) == PingVerdict::TooManyPings
+            if self
+                .ping_policy
+                .on_ping_received(&self.config.ping_policy, now, active)
+                == PingVerdict::TooManyPings
                 && self.phase != Phase::Closed
             {
                 self.abuse = true;

@@ -21,7 +21,7 @@ use crate::proto::error::{ConnectionError, ErrorCode};
 use crate::proto::event::ServerEvent;
 use crate::proto::headers::RequestRules;
 use crate::proto::keepalive::{
-    ConnectionLifetime, KeepaliveAction, KeepaliveTimer, LifetimeAction, PingPolicy,
+    ConnectionLifetime, KeepaliveAction, KeepaliveState, LifetimeAction, PingPolicyState,
 };
 use crate::proto::tap::{Tap, TapHandle, TapState};
 use crate::proto::transport::MemoryTransport;
@@ -105,8 +105,9 @@ struct ServerCore {
     pending_close: Option<Option<Box<ConnectionError>>>,
     closed_reported: bool,
     tap: TapHandle,
-    keepalive: KeepaliveTimer,
-    ping_policy: PingPolicy,
+    /// Keepalive and the ping policy read their configuration from `config`.
+    keepalive: KeepaliveState,
+    ping_policy: PingPolicyState,
     /// `None` unless the configuration limits the connection's idle time or
     /// age (the default does not): most connections never need it.
     lifetime: Option<Box<ConnectionLifetime>>,
@@ -266,8 +267,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
             require_te_trailers: config.require_te_trailers,
             accept_encodings: config.accept_encodings,
         };
-        let keepalive = KeepaliveTimer::new(config.keepalive, now);
-        let ping_policy = PingPolicy::new(config.ping_policy);
+        let keepalive = KeepaliveState::new(now);
+        let ping_policy = PingPolicyState::default();
         let limited = config.lifetime.max_connection_idle.is_some()
             || config.lifetime.max_connection_age.is_some();
         let lifetime = limited.then(|| Box::new(ConnectionLifetime::new(config.lifetime, now)));
@@ -342,7 +343,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
         }
         [
             self.core.plumbing.deadlines.peek(),
-            self.core.keepalive.poll_timeout(),
+            self.core
+                .keepalive
+                .poll_timeout(&self.core.config.keepalive),
             self.core
                 .lifetime
                 .as_ref()
@@ -362,7 +365,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
             self.core.deadline_passed(id, at);
         }
         if self.core.phase != Phase::Closed {
-            match self.core.keepalive.handle_timeout(now) {
+            match self
+                .core
+                .keepalive
+                .handle_timeout(&self.core.config.keepalive, now)
+            {
                 KeepaliveAction::SendPing => {
                     if self.core.ping_pong.is_none()
                         && let H2Server::Open(conn) = &mut self.h2
@@ -521,8 +528,12 @@ mod tests {
     fn the_inline_connection_state_stays_small() {
         let core = std::mem::size_of::<ServerCore>();
         let whole = std::mem::size_of::<ServerConnection<Box<dyn crate::api::Io>>>();
-        assert!(core <= 440, "ServerCore is {core} bytes");
-        assert!(whole <= 1760, "ServerConnection is {whole} bytes");
+        assert!(core <= 360, "ServerCore is {core} bytes");
+        assert!(whole <= 1672, "ServerConnection is {whole} bytes");
+        // Keepalive and the ping policy keep their state only: the
+        // configuration is the server's shared one.
+        assert!(std::mem::size_of::<KeepaliveState>() <= 40);
+        assert!(std::mem::size_of::<PingPolicyState>() <= 24);
     }
 
     #[test]
