@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::call_id::CallId;
 use super::config::Limits;
+use super::tap::TapHandle;
 use super::transport::MemoryTransport;
 use super::wake::{CallWake, ConnWaker};
 
@@ -39,8 +40,9 @@ pub(crate) struct Plumbing {
 }
 
 impl Plumbing {
-    pub(crate) fn new(memory: Option<MemoryTransport>, now: Instant) -> Plumbing {
-        let conn_waker = Arc::new(ConnWaker::default());
+    /// Plumbing whose waker is the one holding `tap`'s state.
+    pub(crate) fn new(memory: Option<MemoryTransport>, now: Instant, tap: &TapHandle) -> Plumbing {
+        let conn_waker = Arc::clone(tap.conn_waker());
         Plumbing {
             ready_buf: Vec::new(),
             conn_waker_handle: Waker::from(Arc::clone(&conn_waker)),
@@ -350,7 +352,8 @@ mod tests {
     #[test]
     fn time_never_goes_back() {
         let t0 = Instant::now();
-        let mut p = Plumbing::new(None, t0 + Duration::from_secs(5));
+        let tap = TapHandle::new(crate::proto::tap::TapState::new(false, 16_384));
+        let mut p = Plumbing::new(None, t0 + Duration::from_secs(5), &tap);
         assert_eq!(p.advance(t0), t0 + Duration::from_secs(5));
         assert_eq!(
             p.advance(t0 + Duration::from_secs(6)),

@@ -19,7 +19,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, MutexGuard, PoisonError};
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -28,6 +28,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use super::keepalive::{
     FRAME_HEADER_LEN, FrameHeader, FrameKind, FrameScanner, SniffError, SniffSide,
 };
+use super::wake::ConnWaker;
 
 /// The HTTP/2 client connection preface (RFC 9113, section 3.4).
 pub(crate) const CLIENT_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -294,18 +295,24 @@ impl TapState {
     }
 }
 
-/// Shared handle to a [`TapState`].
+/// Shared handle to a [`TapState`], which lives in the connection's
+/// [`ConnWaker`] (one allocation for both).
 #[derive(Debug, Clone)]
-pub(crate) struct TapHandle(Arc<Mutex<TapState>>);
+pub(crate) struct TapHandle(Arc<ConnWaker>);
 
 impl TapHandle {
     pub(crate) fn new(state: TapState) -> TapHandle {
-        TapHandle(Arc::new(Mutex::new(state)))
+        TapHandle(Arc::new(ConnWaker::new(state)))
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, TapState> {
         // Only short, non-panicking sections hold the lock.
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.0.tap.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The connection's waker, which holds the tap state.
+    pub(crate) fn conn_waker(&self) -> &Arc<ConnWaker> {
+        &self.0
     }
 }
 
@@ -726,6 +733,17 @@ mod tests {
             Bytes::from_static(b"too_many_pings")
         );
         assert!(s.take_goaway().is_none());
+    }
+
+    /// The tap state, the connection's waker and the engine's plumbing
+    /// share one allocation.
+    #[test]
+    fn the_tap_state_lives_in_the_connection_waker() {
+        let tap = TapHandle::new(TapState::new(false, 16384));
+        tap.lock().pings = 3;
+        assert_eq!(tap.conn_waker().tap.lock().unwrap().pings, 3);
+        let plumbing = crate::proto::driver::Plumbing::new(None, std::time::Instant::now(), &tap);
+        assert!(Arc::ptr_eq(&plumbing.conn_waker, tap.conn_waker()));
     }
 
     /// Every connection holds one tap state for as long as it lives.

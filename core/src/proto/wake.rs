@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Wake, Waker};
 
 use super::call_id::CallId;
+use super::tap::TapState;
 
 /// Calls whose wakers fired since the engine last looked (part of the
 /// [`ConnWaker`], so a connection makes one allocation for both).
@@ -111,16 +112,29 @@ impl CallWake {
     }
 }
 
-/// The connection task's waker (see the module docs).
-#[derive(Debug, Default)]
+/// The connection task's waker (see the module docs). It also holds the
+/// state the IO tap shares with the engine, so a connection makes one
+/// allocation for the waker, its ready queue and the tap.
+#[derive(Debug)]
 pub(crate) struct ConnWaker {
     woken: AtomicBool,
     outer: Mutex<Option<Waker>>,
     /// The calls woken since the engine last looked.
     pub(crate) ready: ReadyQueue,
+    /// Reached through a [`TapHandle`](super::tap::TapHandle).
+    pub(crate) tap: Mutex<TapState>,
 }
 
 impl ConnWaker {
+    pub(crate) fn new(tap: TapState) -> ConnWaker {
+        ConnWaker {
+            woken: AtomicBool::new(false),
+            outer: Mutex::new(None),
+            ready: ReadyQueue::default(),
+            tap: Mutex::new(tap),
+        }
+    }
+
     /// Takes the "poll the connection again" flag.
     pub(crate) fn take_woken(&self) -> bool {
         self.woken.swap(false, Ordering::AcqRel)
@@ -170,7 +184,7 @@ mod tests {
 
     #[test]
     fn a_call_is_queued_once_until_rearmed() {
-        let conn = Arc::new(ConnWaker::default());
+        let conn = Arc::new(ConnWaker::new(TapState::new(false, 16_384)));
         let queue = &conn.ready;
         let a = CallWake::new(CallId::new(1, 0), &conn);
         let b = CallWake::new(CallId::new(2, 0), &conn);
@@ -200,7 +214,7 @@ mod tests {
         }
         let count = Arc::new(Count(Default::default()));
         let outer = Waker::from(Arc::clone(&count));
-        let conn = Arc::new(ConnWaker::default());
+        let conn = Arc::new(ConnWaker::new(TapState::new(false, 16_384)));
         let waker = Waker::from(Arc::clone(&conn));
         waker.wake_by_ref();
         assert!(conn.take_woken());

@@ -236,7 +236,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ClientConnection<T> {
         let mut core = ClientCore {
             config,
             template,
-            plumbing: Plumbing::new(memory, now),
+            plumbing: Plumbing::new(memory, now, &tap),
             calls: CallSlab::default(),
             events: VecDeque::new(),
             send_request: None,

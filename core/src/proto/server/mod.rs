@@ -277,7 +277,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ServerConnection<T> {
             core: ServerCore {
                 config,
                 rules,
-                plumbing: Plumbing::new(memory, now),
+                plumbing: Plumbing::new(memory, now, &tap),
                 calls: CallSlab::default(),
                 events: VecDeque::new(),
                 phase: Phase::Open,
