@@ -1,6 +1,7 @@
 //! [`CallContext`]: what a server handler knows about its call besides the
 //! message.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,17 +20,37 @@ pub struct CallContext {
 }
 
 struct ContextInner {
-    path: Box<str>,
+    /// The router's own `&'static` path for a routed call: no copy per call.
+    path: Cow<'static, str>,
     deadline: Option<Instant>,
     peer: Option<SocketAddr>,
     cancelled: Signal,
 }
 
 impl CallContext {
+    /// A context with a copy of `path` (tests; served calls are routed).
+    #[cfg(test)]
     pub(crate) fn new(path: &str, deadline: Option<Instant>, peer: Option<SocketAddr>) -> Self {
+        CallContext::with_path(Cow::Owned(path.to_owned()), deadline, peer)
+    }
+
+    /// A context for a call the router matched: its path is the router's.
+    pub(crate) fn routed(
+        path: &'static str,
+        deadline: Option<Instant>,
+        peer: Option<SocketAddr>,
+    ) -> Self {
+        CallContext::with_path(Cow::Borrowed(path), deadline, peer)
+    }
+
+    fn with_path(
+        path: Cow<'static, str>,
+        deadline: Option<Instant>,
+        peer: Option<SocketAddr>,
+    ) -> Self {
         CallContext {
             inner: Arc::new(ContextInner {
-                path: path.into(),
+                path,
                 deadline,
                 peer,
                 cancelled: Signal::default(),
@@ -127,5 +148,15 @@ mod tests {
             ctx.cancel_status().map(|s| s.code()),
             Some(crate::Code::CANCELLED)
         );
+    }
+
+    #[test]
+    fn a_routed_context_shares_the_routers_path() {
+        static PATH: &str = "/pkg.Svc/Put";
+        let ctx = CallContext::routed(PATH, None, None);
+        assert_eq!(ctx.path().as_ptr(), PATH.as_ptr());
+        assert_eq!((ctx.service(), ctx.method()), ("pkg.Svc", "Put"));
+        let copied = CallContext::new(PATH, None, None);
+        assert_eq!(copied.path(), PATH);
     }
 }

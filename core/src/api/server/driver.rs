@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 
 use crate::Status;
 use crate::codec::metadata::MetadataMap;
+use crate::codec::queue::InlineFirstQueue;
 use crate::proto::{ErrorCode, ServerEvent};
 
 use super::super::context::CallContext;
@@ -58,9 +59,10 @@ impl Future for ConnDriver {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        let mut spawns: Vec<BoxFuture<'static, ()>> = Vec::new();
+        // Most polls start one call at most: that one needs no allocation.
+        let mut spawns = InlineFirstQueue::new();
         let outcome = this.drive(cx, &mut spawns);
-        for task in spawns {
+        while let Some(task) = spawns.pop_front() {
             this.registry.runtime.spawn(task);
         }
         if outcome.is_ready() {
@@ -74,7 +76,7 @@ impl ConnDriver {
     fn drive(
         &mut self,
         cx: &mut Context<'_>,
-        spawns: &mut Vec<BoxFuture<'static, ()>>,
+        spawns: &mut InlineFirstQueue<BoxFuture<'static, ()>>,
     ) -> Poll<()> {
         for _ in 0..MAX_ROUNDS_PER_POLL {
             let now = self.registry.runtime.now();
@@ -122,7 +124,8 @@ impl ConnDriver {
                     match event {
                         ServerEvent::NewCall { call, request } => {
                             let mut head = *request;
-                            let Some(handler) = self.router.routes.get(head.path()) else {
+                            let Some((path, handler)) = self.router.routes.route(head.path())
+                            else {
                                 let status = Status::unimplemented(format!(
                                     "unknown method {}",
                                     head.path()
@@ -133,7 +136,7 @@ impl ConnDriver {
                             if let Some(encoding) = self.router.send_compression {
                                 let _ = engine.set_send_encoding(call, encoding);
                             }
-                            let context = CallContext::new(head.path(), head.deadline(), self.peer);
+                            let context = CallContext::routed(path, head.deadline(), self.peer);
                             let mut request = Request::new(());
                             *request.metadata_mut() = head.take_metadata();
                             request.set_context(context.clone());
@@ -146,7 +149,7 @@ impl ConnDriver {
                                 },
                             );
                             let handle = ServerCall::new(Arc::clone(&self.conn), call, context);
-                            spawns.push(handler.serve(
+                            spawns.push_back(handler.serve(
                                 handle,
                                 request,
                                 self.router.interceptors.clone(),

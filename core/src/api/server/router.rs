@@ -40,6 +40,14 @@ impl Routes {
         self.handlers.get(path)
     }
 
+    /// The handler for `path` with the path as registered (`'static`, so a
+    /// call's context can name its method without a copy).
+    pub(crate) fn route(&self, path: &str) -> Option<(&'static str, &Handler)> {
+        self.handlers
+            .get_key_value(path)
+            .map(|(path, handler)| (*path, handler))
+    }
+
     /// How many methods are registered.
     pub fn len(&self) -> usize {
         self.handlers.len()
