@@ -329,13 +329,34 @@ pub fn parse_echo_request(mut message: &[u8]) -> Result<EchoRequest, WireError> 
 
 /// An `EchoResponse` with `size` zero bytes of payload.
 pub fn echo_response(size: usize) -> Bytes {
-    let mut buf = BytesMut::with_capacity(1 + varint_len(size as u64) + size);
-    if size > 0 {
-        put_varint(&mut buf, 1 << 3 | 2);
-        put_varint(&mut buf, size as u64);
-        buf.put_bytes(0, size);
-    }
+    let mut buf = BytesMut::with_capacity(echo_response_len(size));
+    put_echo_response_head(&mut buf, size);
+    buf.put_bytes(0, size);
     buf.freeze()
+}
+
+/// Bytes an `EchoResponse` with `size` bytes of payload takes (proto3 leaves an
+/// empty payload out).
+pub fn echo_response_len(size: usize) -> usize {
+    if size == 0 {
+        0
+    } else {
+        1 + varint_len(size as u64) + size
+    }
+}
+
+/// Appends an `EchoResponse` carrying `payload`.
+pub fn put_echo_response(buf: &mut BytesMut, payload: &[u8]) {
+    put_echo_response_head(buf, payload.len());
+    buf.put_slice(payload);
+}
+
+/// The payload field's tag and length, if the payload is not empty.
+fn put_echo_response_head(buf: &mut BytesMut, size: usize) {
+    if size > 0 {
+        put_varint(buf, 1 << 3 | 2);
+        put_varint(buf, size as u64);
+    }
 }
 
 #[cfg(test)]
@@ -364,6 +385,11 @@ mod tests {
         #[prost(bytes = "vec", tag = "3")]
         payload: Vec<u8>,
     }
+    /// A payload that is not all zeros, so that misplaced bytes show.
+    fn reference_payload(size: u32) -> Vec<u8> {
+        (0..size).map(|i| i as u8 ^ 0x5a).collect()
+    }
+
     #[derive(Clone, PartialEq, prost::Message)]
     struct EchoResponse {
         #[prost(bytes = "vec", tag = "1")]
@@ -442,10 +468,18 @@ mod tests {
             assert_eq!(bytes.to_vec(), reference.encode_to_vec());
             assert_eq!(parse_echo_request(&bytes).unwrap(), req);
             let resp = echo_response(size as usize);
+            let reference = EchoResponse {
+                payload: vec![0; size as usize],
+            }
+            .encode_to_vec();
+            assert_eq!(resp.to_vec(), reference);
+            assert_eq!(echo_response_len(size as usize), reference.len());
+            let mut built = BytesMut::new();
+            put_echo_response(&mut built, &reference_payload(size));
             assert_eq!(
-                resp.to_vec(),
+                built.to_vec(),
                 EchoResponse {
-                    payload: vec![0; size as usize]
+                    payload: reference_payload(size)
                 }
                 .encode_to_vec()
             );

@@ -348,15 +348,19 @@ mod tests {
         }
     }
 
-    #[test]
-    fn table_has_medians_ratios_and_skips_failed_rounds() {
-        let scenarios = vec![Scenario {
+    fn unary_scenario() -> Scenario {
+        Scenario {
             name: "unary",
             load_args: vec![],
             headline: Headline::CallsPerS,
             idle_connections: None,
             h2load: None,
-        }];
+        }
+    }
+
+    #[test]
+    fn table_has_medians_ratios_and_skips_failed_rounds() {
+        let scenarios = vec![unary_scenario()];
         let results = vec![
             result("tonic", 100.0, None),
             result("tonic", 300.0, None),
@@ -382,13 +386,7 @@ mod tests {
 
     #[test]
     fn round_table_pairs_runs_of_the_same_round() {
-        let scenarios = vec![Scenario {
-            name: "unary",
-            load_args: vec![],
-            headline: Headline::CallsPerS,
-            idle_connections: None,
-            h2load: None,
-        }];
+        let scenarios = vec![unary_scenario()];
         let run = |implementation: &str, round: usize, calls_per_s: f64, cpu: f64| RunResult {
             round,
             server_cpu_us_per_call: Some(cpu),

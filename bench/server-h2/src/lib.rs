@@ -175,23 +175,13 @@ fn framed_echo_responses(size: u32, copies: usize) -> Bytes {
 
 /// Appends one framed `EchoResponse` carrying `payload`, encoded as protobuf does.
 fn put_framed_echo_response(batch: &mut BytesMut, payload: &[u8]) {
-    let message_len = framed_echo_response_len(payload.len() as u32) - wire::FRAME_HEADER_LEN;
-    wire::put_frame_header(batch, message_len);
-    if !payload.is_empty() {
-        wire::put_varint(batch, 1 << 3 | 2);
-        wire::put_varint(batch, payload.len() as u64);
-        batch.put_slice(payload);
-    }
+    wire::put_frame_header(batch, wire::echo_response_len(payload.len()));
+    wire::put_echo_response(batch, payload);
 }
 
 /// The bytes of one framed `EchoResponse` of `size` payload bytes.
 fn framed_echo_response_len(size: u32) -> usize {
-    let size = size as usize;
-    if size == 0 {
-        wire::FRAME_HEADER_LEN
-    } else {
-        wire::FRAME_HEADER_LEN + 1 + wire::varint_len(size as u64) + size
-    }
+    wire::FRAME_HEADER_LEN + wire::echo_response_len(size as usize)
 }
 
 /// One response built as a service and its framework build it: a fresh zero-filled
@@ -275,17 +265,18 @@ async fn bidi_stream(
         // Consecutive requests usually ask for the same size: reuse the framed response.
         let mut cached: Option<(u32, Bytes)> = None;
         while let Some(size) = sizes_rx.recv().await {
-            let framed = match &cached {
-                _ if responses == Responses::BuiltPerMessage => {
-                    let mut built = BytesMut::with_capacity(framed_echo_response_len(size));
-                    build_response(&mut built, size);
-                    built.freeze()
-                }
-                Some((cached_size, framed)) if *cached_size == size => framed.clone(),
-                _ => {
-                    let framed = framed_echo_responses(size, 1);
-                    cached = Some((size, framed.clone()));
-                    framed
+            let framed = if responses == Responses::BuiltPerMessage {
+                let mut built = BytesMut::with_capacity(framed_echo_response_len(size));
+                build_response(&mut built, size);
+                built.freeze()
+            } else {
+                match &cached {
+                    Some((cached_size, framed)) if *cached_size == size => framed.clone(),
+                    _ => {
+                        let framed = framed_echo_responses(size, 1);
+                        cached = Some((size, framed.clone()));
+                        framed
+                    }
                 }
             };
             send_flow_controlled(&mut stream, framed, false).await?;
