@@ -602,14 +602,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn vectored_writes_pass_through_and_are_tracked() {
+    /// A server-side tap over a vectored sink that takes `room` bytes per write.
+    fn vectored_tap(room: usize) -> (TapHandle, Tap<Vectored>) {
         let state = TapHandle::new(TapState::new(false, 16384));
         let io = Vectored {
             out: Vec::new(),
-            room: 1 << 16,
+            room,
         };
-        let mut tap = Tap::new(io, state.clone(), false);
+        let tap = Tap::new(io, state.clone(), false);
+        (state, tap)
+    }
+
+    #[test]
+    fn vectored_writes_pass_through_and_are_tracked() {
+        let (state, mut tap) = vectored_tap(1 << 16);
         assert!(tap.is_write_vectored());
         let data = frame(FrameKind::DATA, b"payload");
         let headers = frame(FrameKind::HEADERS, b"hd");
@@ -633,12 +639,7 @@ mod tests {
 
     #[test]
     fn a_short_vectored_write_is_tracked_to_where_it_stopped() {
-        let state = TapHandle::new(TapState::new(false, 16384));
-        let io = Vectored {
-            out: Vec::new(),
-            room: 12,
-        };
-        let mut tap = Tap::new(io, state.clone(), false);
+        let (state, mut tap) = vectored_tap(12);
         let data = frame(FrameKind::DATA, b"payload");
         let (head, body) = data.split_at(9);
         let bufs = [io::IoSlice::new(head), io::IoSlice::new(body)];
@@ -652,12 +653,7 @@ mod tests {
 
     #[test]
     fn a_pending_seal_makes_vectored_writes_stop_at_the_boundary() {
-        let state = TapHandle::new(TapState::new(false, 16384));
-        let io = Vectored {
-            out: Vec::new(),
-            room: 1 << 16,
-        };
-        let mut tap = Tap::new(io, state.clone(), false);
+        let (state, mut tap) = vectored_tap(1 << 16);
         let first = frame(FrameKind::DATA, b"abcdef");
         assert!(matches!(
             Pin::new(&mut tap).poll_write(&mut cx(), &first[..5]),
