@@ -378,8 +378,11 @@ pub async fn run_client(channel: Channel) -> Result<(), DemoError> {
     let client =
         UsersClient::new(Client::new(channel).with_interceptor(BearerToken("s3cr3t-ada".into())));
 
-    // Server streaming: watch before creating, to see the events.
+    // Server streaming: watch before creating, to see the events. The call
+    // returns before the server answers; its headers say the server has
+    // taken the watch (the handler registers it before answering).
     let mut events = client.watch_users(()).await?.into_inner();
+    events.headers().await?;
 
     // Unary: create three users, then an invalid one.
     let mut created = Vec::new();

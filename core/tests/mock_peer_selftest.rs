@@ -1,7 +1,8 @@
 //! Proves the test support right before other tests rely on it: the mock
 //! peer talks to a real h2 server and a real h2 client driven in memory
 //! with the no-op waker, its frames round-trip through its own reader, and
-//! a ping flood it produces is seen by the keepalive sniffer and policy.
+//! a ping flood it produces is seen by the engine's frame walker and the
+//! ping policy.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -10,10 +11,8 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ferrule_core::proto::keepalive::{
-    self, DEFAULT_MAX_FRAME_SIZE, FrameKind, InboundFrameSniffer, PingPolicy, PingPolicyConfig,
-    PingVerdict, PrefaceStatus, SniffError,
-};
+use ferrule_core::proto::frame::{self, FrameKind, FrameWalker};
+use ferrule_core::proto::keepalive::{PingPolicy, PingPolicyConfig, PingVerdict};
 use h2::RecvStream;
 use h2::server::SendResponse;
 use http::{HeaderMap, HeaderValue, Request, Response};
@@ -538,34 +537,32 @@ fn mock_server_answers_an_h2_client() {
     }));
 }
 
-// ===== ping floods, the sniffer and the policy =====
+// ===== ping floods, the frame walker and the policy =====
 
 #[test]
-fn ping_flood_is_counted_by_the_sniffer_judged_by_the_policy_and_answered_by_h2() {
+fn ping_flood_is_counted_by_the_walker_judged_by_the_policy_and_answered_by_h2() {
     const PINGS: u64 = 50;
     let mut client = MockPeer::client();
     client.handshake().ping_flood(PINGS);
     let flood = client.pending_output().to_vec();
 
-    // The sniffer, fed in uneven chunks, sees every ping.
-    let mut sniffer = InboundFrameSniffer::server(DEFAULT_MAX_FRAME_SIZE);
+    // The walker, fed in uneven chunks, sees every ping.
+    let mut walker = FrameWalker::after_preface();
     let mut policy = PingPolicy::new(PingPolicyConfig::default());
     let now = Instant::now();
     let mut verdicts = Vec::new();
     for chunk in flood.chunks(13) {
-        sniffer
-            .feed(chunk, |header| {
-                if header.is_ping() {
-                    verdicts.push(policy.on_ping_received(now, 1));
-                }
-            })
-            .unwrap();
-        assert!(sniffer.buffered_len() <= 9);
+        walker.walk(chunk, |header| {
+            if header.is_ping() {
+                verdicts.push(policy.on_ping_received(now, 1));
+            }
+        });
     }
-    assert_eq!(sniffer.preface_status(), PrefaceStatus::Http2);
-    assert_eq!(sniffer.totals().pings, PINGS);
-    assert_eq!(sniffer.totals().settings, 1);
-    assert_eq!(sniffer.totals().frames, PINGS + 1);
+    assert!(walker.at_boundary());
+    let seen = walker.take_seen();
+    assert_eq!(u64::from(seen.pings), PINGS);
+    assert!(seen.settings);
+    assert_eq!(u64::from(seen.frames), PINGS + 1);
     // First ping free, two strikes forgiven, the fourth ping is too many.
     assert_eq!(
         verdicts
@@ -594,29 +591,27 @@ fn ping_flood_is_counted_by_the_sniffer_judged_by_the_policy_and_answered_by_h2(
             .all(|(i, p)| *p == (i as u64).to_be_bytes())
     );
 
-    // A client-side sniffer over h2's output sees the same ACKs.
-    let mut client_sniffer = InboundFrameSniffer::client(DEFAULT_MAX_FRAME_SIZE);
-    let counts = client_sniffer.scan(&written).unwrap();
-    assert_eq!(counts.ping_acks, PINGS);
-    assert_eq!(counts.pings, 0);
+    // A walker over h2's output sees the same ACKs, and no PING of its own.
+    let headers = frame::frame_headers(&written, false);
+    let acks = headers.iter().filter(|h| h.kind == FrameKind::PING).count();
+    assert_eq!(acks as u64, PINGS);
+    assert!(headers.iter().all(|h| !h.is_ping()));
 }
 
 #[test]
 fn data_sent_between_pings_resets_strikes() {
     let mut client = MockPeer::client();
     client.handshake().ping_flood(3);
-    let mut sniffer = InboundFrameSniffer::server(DEFAULT_MAX_FRAME_SIZE);
+    let mut walker = FrameWalker::after_preface();
     let mut policy = PingPolicy::new(PingPolicyConfig::default());
     let now = Instant::now() + Duration::from_secs(1);
     let mut feed = |bytes: &[u8], policy: &mut PingPolicy| {
         let mut last = PingVerdict::Ok;
-        sniffer
-            .feed(bytes, |h| {
-                if h.is_ping() {
-                    last = policy.on_ping_received(now, 1);
-                }
-            })
-            .unwrap();
+        walker.walk(bytes, |h| {
+            if h.is_ping() {
+                last = policy.on_ping_received(now, 1);
+            }
+        });
         last
     };
     assert_eq!(feed(&client.take_output(), &mut policy), PingVerdict::Ok);
@@ -637,7 +632,7 @@ fn data_sent_between_pings_resets_strikes() {
 }
 
 #[test]
-fn sniffer_agrees_with_the_reader_on_h2_output() {
+fn the_walker_agrees_with_the_reader_on_h2_output() {
     let mut client = MockPeer::client();
     client
         .handshake()
@@ -660,9 +655,8 @@ fn sniffer_agrees_with_the_reader_on_h2_output() {
     let mut reader = FrameReader::new(Reading::FromServer);
     reader.push(&written);
     let frames = reader.frames();
-    let mut sniffer = InboundFrameSniffer::client(DEFAULT_MAX_FRAME_SIZE);
-    let mut kinds = Vec::new();
-    sniffer.feed(&written, |h| kinds.push(h.kind)).unwrap();
+    let headers = frame::frame_headers(&written, false);
+    let kinds: Vec<FrameKind> = headers.iter().map(|h| h.kind).collect();
     let expected: Vec<FrameKind> = frames
         .iter()
         .map(|f| match f {
@@ -675,38 +669,14 @@ fn sniffer_agrees_with_the_reader_on_h2_output() {
         })
         .collect();
     assert_eq!(kinds, expected);
-    assert!(sniffer.totals().data >= 3, "40 kB of DATA in 16 kB frames");
-    assert_eq!(sniffer.totals().ping_acks, 1);
-}
-
-#[test]
-fn sniffer_spots_http1_and_garbage_where_h2_wants_a_preface() {
-    let mut sniffer = InboundFrameSniffer::server(DEFAULT_MAX_FRAME_SIZE);
-    let mut client = MockPeer::client();
-    client.raw(b"POST /grpc.Svc/M HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_eq!(
-        sniffer.scan(&client.take_output()),
-        Err(SniffError::Http1Request)
-    );
-    assert_eq!(sniffer.preface_status(), PrefaceStatus::Http1);
-
-    let mut sniffer = InboundFrameSniffer::server(DEFAULT_MAX_FRAME_SIZE);
-    client.raw(&[0x16, 0x03, 0x01, 0x00, 0xa5]); // a TLS ClientHello
-    assert_eq!(
-        sniffer.scan(&client.take_output()),
-        Err(SniffError::InvalidPreface)
-    );
+    let data = kinds.iter().filter(|k| **k == FrameKind::DATA).count();
+    assert!(data >= 3, "40 kB of DATA in 16 kB frames");
 }
 
 #[test]
 fn too_many_pings_goaway_is_what_grpc_clients_expect() {
     let mut out = Vec::new();
-    keepalive::encode_goaway(
-        7,
-        keepalive::ENHANCE_YOUR_CALM,
-        keepalive::TOO_MANY_PINGS,
-        &mut out,
-    );
+    frame::encode_goaway(7, frame::ENHANCE_YOUR_CALM, frame::TOO_MANY_PINGS, &mut out);
     let mut reader = FrameReader::new(Reading::FromServer);
     reader.push(&out);
     assert_eq!(
@@ -729,10 +699,10 @@ fn too_many_pings_goaway_is_what_grpc_clients_expect() {
     server.handshake();
     handle.push(&server.take_output());
     let mut goaway = Vec::new();
-    keepalive::encode_goaway(
+    frame::encode_goaway(
         0,
-        keepalive::ENHANCE_YOUR_CALM,
-        keepalive::TOO_MANY_PINGS,
+        frame::ENHANCE_YOUR_CALM,
+        frame::TOO_MANY_PINGS,
         &mut goaway,
     );
     handle.push(&goaway);

@@ -678,8 +678,14 @@ impl Cases {
             .full_duplex_call(echo_request(rx)?)
             .await
             .map_err(failed("FullDuplexCall"))?;
-        let headers = response.metadata().clone();
         let mut responses = response.into_inner();
+        // The call returns before the server's headers; they come with the
+        // stream.
+        let headers = responses
+            .headers()
+            .await
+            .map_err(failed("FullDuplexCall"))?
+            .clone();
         let all = drain(&mut responses)
             .await
             .map_err(failed("FullDuplexCall"))?;

@@ -116,6 +116,14 @@ impl CallContext {
         self.inner.cancelled.wait().await
     }
 
+    /// Ready once the call is cancelled; otherwise registers `cx`'s waker.
+    pub(crate) fn poll_cancelled(
+        &self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Status> {
+        self.inner.cancelled.poll(cx)
+    }
+
     pub(crate) fn cancel(&self, status: Status) -> bool {
         self.inner.cancelled.fire(status)
     }

@@ -8,11 +8,18 @@
 //! some messages of a compressed call uncompressed (grpc-java's
 //! `setMessageCompression(false)`): already-compressed media, say, or
 //! messages too small to gain anything.
+//!
+//! [`MessageFramer`] encodes and frames a call's messages outside the
+//! connection's lock, in a buffer it reuses.
 
 use std::fmt;
 
+use bytes::BytesMut;
+
 use crate::Status;
-use crate::proto::SendOptions;
+use crate::codec::codec::Codec;
+use crate::codec::compression::Encoding;
+use crate::proto::{FramedMessage, SendOptions};
 
 /// A message to send, and whether to compress it.
 ///
@@ -135,6 +142,57 @@ pub trait ResponseItem<T> {
 impl<T, M: Into<OutboundMessage<T>>> ResponseItem<T> for Result<M, Status> {
     fn into_outbound(self) -> Result<OutboundMessage<T>, Status> {
         self.map(Into::into)
+    }
+}
+
+/// Encodes, compresses and frames the messages one task sends on one call,
+/// before the connection's lock is taken: the engine only queues the bytes.
+/// The buffer is reused from message to message once the engine let go of
+/// the previous one.
+#[derive(Debug)]
+pub(crate) struct MessageFramer {
+    encoding: Encoding,
+    buf: BytesMut,
+}
+
+impl MessageFramer {
+    /// A framer for a call whose messages are compressed with `encoding`.
+    pub(crate) fn new(encoding: Encoding) -> MessageFramer {
+        MessageFramer {
+            encoding,
+            buf: BytesMut::new(),
+        }
+    }
+
+    /// Frames `item`, compressed if `options` say so and the call has an
+    /// encoding. The codec's own error status is kept as it is.
+    pub(crate) fn frame<C: Codec>(
+        &mut self,
+        codec: &mut C,
+        item: &C::Encode,
+        options: SendOptions,
+    ) -> Result<FramedMessage, Status> {
+        let encoding = options.encoding(self.encoding);
+        let size_hint = codec.encoded_len(item);
+        let mut codec_error = None;
+        // The engine applies the max send size to the framed message.
+        let framed = FramedMessage::encode(
+            &mut self.buf,
+            encoding,
+            usize::MAX,
+            size_hint,
+            |buf: &mut BytesMut| {
+                codec.encode(item, buf).map_err(|status| {
+                    let text = status.message().to_owned();
+                    codec_error = Some(status);
+                    text
+                })
+            },
+        );
+        framed.map_err(|err| match (codec_error, err) {
+            (Some(status), _) => status,
+            (None, err) => Status::from(err),
+        })
     }
 }
 

@@ -14,18 +14,21 @@
 //! | `health`, `reflection` | the standard `grpc.health.v1` and `grpc.reflection` services (features of the same names) |
 //!
 //! # How it runs (quinn's pattern)
-//! Each connection has **one driver task** that owns the sans-IO engine
-//! (`crate::proto`) behind an `Arc<Mutex<..>>`: it drives the socket and the
-//! timers, drains the engine's events (at most a few hundred per poll before
-//! yielding), spawns a task per new call on the server, and wakes the call
-//! handles the events concern. The handles (a handler's call, a client's
-//! response stream) lock the shared state to read and send through the
-//! engine directly — so flow control reaches the application: credit goes back
-//! to the peer only as messages are taken — and wake the driver to flush.
-//! The clock is read here ([`Runtime::now`]) and passed to the engine.
+//! Each connection has **one driver task** (`conn`, the same for both ends)
+//! that owns the sans-IO engine (`crate::proto`) behind an `Arc<Mutex<..>>`:
+//! it drives the socket and the timers, drains the engine's events (at most
+//! a few hundred per poll before yielding), spawns a task per new call on
+//! the server, and wakes the call handles the events concern. The handles
+//! (a handler's call, a client's response stream) encode and decode
+//! messages outside the lock, and lock the shared state only to hand bytes
+//! to the engine or take them — so flow control reaches the application:
+//! credit goes back to the peer only as messages are taken. The engine keeps
+//! the driver's waker and wakes it after every command. The clock is read
+//! here ([`Runtime::now`]) and passed to the engine.
 
 mod client;
 pub mod codegen;
+mod conn;
 mod context;
 #[cfg(feature = "health")]
 pub mod health;

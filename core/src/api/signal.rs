@@ -1,6 +1,7 @@
 //! A one-shot broadcast: set once with a [`Status`], awaited by any number of
 //! tasks. Used for call cancellation and for "the connection is gone".
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
@@ -10,6 +11,8 @@ use crate::Status;
 #[derive(Debug, Default)]
 pub(crate) struct Signal {
     state: Mutex<SignalState>,
+    /// Set when fired: checked without the lock.
+    fired: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -32,6 +35,7 @@ impl Signal {
                 return false;
             }
             state.fired = Some(status);
+            self.fired.store(true, Ordering::Release);
             std::mem::take(&mut state.wakers)
         };
         for waker in wakers {
@@ -47,7 +51,7 @@ impl Signal {
 
     /// Whether it fired.
     pub(crate) fn is_fired(&self) -> bool {
-        self.lock().fired.is_some()
+        self.fired.load(Ordering::Acquire)
     }
 
     /// Ready with the status once fired; otherwise registers `cx`'s waker.

@@ -13,7 +13,7 @@ use crate::codec::metadata::MetadataMap;
 
 use super::client::call::ClientCall;
 use super::message::InboundMessage;
-use super::server::call::ServerCall;
+use super::server::call::CallHandle;
 
 type Decoder<T> = Box<dyn FnMut(Bytes) -> Result<T, Status> + Send + Sync>;
 
@@ -30,8 +30,9 @@ type Decoder<T> = Box<dyn FnMut(Bytes) -> Result<T, Status> + Send + Sync>;
 /// only as messages are taken, so a slow reader slows its writer.
 ///
 /// On the client, dropping the stream before it ended cancels the call
-/// (RST_STREAM CANCEL); [`trailers`](Self::trailers) holds the server's
-/// trailing metadata once the stream ended.
+/// (RST_STREAM CANCEL); [`headers`](Self::headers) waits for the server's
+/// response headers (initial metadata), and [`trailers`](Self::trailers)
+/// holds the server's trailing metadata once the stream ended.
 ///
 /// [`message_flagged`](Self::message_flagged) also tells whether each message
 /// arrived compressed, and [`last_compressed`](Self::last_compressed) does
@@ -39,13 +40,14 @@ type Decoder<T> = Box<dyn FnMut(Bytes) -> Result<T, Status> + Send + Sync>;
 pub struct Streaming<T> {
     source: Source,
     decode: Decoder<T>,
+    headers: Option<MetadataMap>,
     trailers: Option<MetadataMap>,
     done: bool,
     last_compressed: Option<bool>,
 }
 
 enum Source {
-    Server(ServerCall),
+    Server(CallHandle),
     Client(ClientCall),
 }
 
@@ -57,13 +59,14 @@ impl<T> Streaming<T> {
         Streaming {
             source,
             decode: Box::new(move |bytes| codec.decode(bytes)),
+            headers: None,
             trailers: None,
             done: false,
             last_compressed: None,
         }
     }
 
-    pub(crate) fn server<C>(call: ServerCall, codec: C) -> Streaming<T>
+    pub(crate) fn server<C>(call: CallHandle, codec: C) -> Streaming<T>
     where
         C: Codec<Decode = T> + Send + Sync + 'static,
     {
@@ -102,6 +105,22 @@ impl<T> Streaming<T> {
     /// before the first message.
     pub fn last_compressed(&self) -> Option<bool> {
         self.last_compressed
+    }
+
+    /// Client: the server's response headers (initial metadata), waiting for
+    /// them if they have not arrived. A call that failed before any (a
+    /// Trailers-Only error) gives its status; one that succeeded without
+    /// messages gives empty headers. On the server: empty (the client's
+    /// metadata is the request's).
+    pub async fn headers(&mut self) -> Result<&MetadataMap, Status> {
+        if self.headers.is_none() {
+            let headers = match &self.source {
+                Source::Client(call) => std::future::poll_fn(|cx| call.poll_headers(cx)).await?,
+                Source::Server(_) => MetadataMap::new(),
+            };
+            self.headers = Some(headers);
+        }
+        Ok(self.headers.get_or_insert_default())
     }
 
     /// Client: the server's trailing metadata, once the stream ended.

@@ -149,6 +149,12 @@ pub struct ServerConfig {
     pub ping_policy: PingPolicyConfig,
     /// Max connection idle time / age. Default: none.
     pub lifetime: LifetimeConfig,
+    /// How long a client has to complete the HTTP/2 handshake (send the
+    /// connection preface and its SETTINGS) after the connection is made;
+    /// a connection that stays silent longer is closed
+    /// ([`ConnectionError::HandshakeTimeout`](super::ConnectionError::HandshakeTimeout)),
+    /// so silent connections cannot pile up. `None`: no limit. Default 10 s.
+    pub handshake_timeout: Option<Duration>,
 }
 
 impl Default for ServerConfig {
@@ -160,6 +166,7 @@ impl Default for ServerConfig {
             keepalive: KeepaliveConfig::server(),
             ping_policy: PingPolicyConfig::default(),
             lifetime: LifetimeConfig::default(),
+            handshake_timeout: Some(Duration::from_secs(10)),
         }
     }
 }
@@ -183,6 +190,13 @@ pub struct ClientConfig {
     /// Keepalive pings from the client; `None` (the default, as in grpc-go)
     /// sends none.
     pub keepalive: Option<KeepaliveConfig>,
+    /// How long the server has to complete the HTTP/2 handshake (send its
+    /// SETTINGS) after the connection is made; then the connection closes
+    /// ([`ConnectionError::HandshakeTimeout`](super::ConnectionError::HandshakeTimeout))
+    /// and its calls fail with `UNAVAILABLE`, so a server that accepts TCP
+    /// but never speaks HTTP/2 cannot hang a call. `None`: no limit. Default
+    /// 20 s (a channel sets what is left of its connect timeout).
+    pub handshake_timeout: Option<Duration>,
 }
 
 impl Default for ClientConfig {
@@ -194,6 +208,7 @@ impl Default for ClientConfig {
             user_agent: concat!("ferrule/", env!("CARGO_PKG_VERSION")).to_owned(),
             accept_encodings: EncodingSet::supported(),
             keepalive: None,
+            handshake_timeout: Some(Duration::from_secs(20)),
         }
     }
 }

@@ -149,6 +149,9 @@ pub enum ConnectionError {
     Io(Arc<std::io::Error>),
     /// A keepalive PING went unanswered for the keepalive timeout.
     KeepaliveTimeout,
+    /// The peer did not complete the HTTP/2 handshake (its connection
+    /// preface and SETTINGS) within the handshake timeout.
+    HandshakeTimeout,
     /// The connection was open longer than the configured max age plus grace,
     /// or the application closed it abruptly.
     LocallyClosed,
@@ -164,7 +167,8 @@ impl ConnectionError {
             | ConnectionError::NotHttp2 => Fault::Peer,
             ConnectionError::TransportClosed
             | ConnectionError::Io(_)
-            | ConnectionError::KeepaliveTimeout => Fault::Transport,
+            | ConnectionError::KeepaliveTimeout
+            | ConnectionError::HandshakeTimeout => Fault::Transport,
             ConnectionError::LocallyClosed => Fault::Local,
         }
     }
@@ -221,6 +225,9 @@ impl fmt::Display for ConnectionError {
             ConnectionError::Io(err) => write!(f, "transport error: {err}"),
             ConnectionError::KeepaliveTimeout => {
                 f.write_str("keepalive ping not answered within the timeout")
+            }
+            ConnectionError::HandshakeTimeout => {
+                f.write_str("the peer did not complete the HTTP/2 handshake in time")
             }
             ConnectionError::LocallyClosed => f.write_str("the connection was closed locally"),
         }

@@ -171,6 +171,7 @@ pub(crate) fn is_grpc_content_type(value: &[u8]) -> bool {
 }
 
 /// What the server needs to validate a request.
+#[derive(Debug)]
 pub(crate) struct RequestRules {
     pub(crate) require_te_trailers: bool,
     pub(crate) accept_encodings: EncodingSet,

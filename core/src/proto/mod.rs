@@ -1,8 +1,10 @@
 //! The sans-IO engine: gRPC server and client connections over h2.
 //!
-//! [`ServerConnection`] and [`ClientConnection`] each wrap an h2 connection
-//! and turn its HTTP/2 streams into gRPC calls. They never open a socket,
-//! spawn a task or read a clock:
+//! A [`Connection`] wraps an h2 connection and turns its HTTP/2 streams into
+//! gRPC calls: [`ServerConnection`] (`Connection<ServerSide>`) and
+//! [`ClientConnection`] (`Connection<ClientSide>`), one type written once
+//! with what differs per end in [`side`]. They never open a socket, spawn a
+//! task or read a clock:
 //!
 //! - **bytes in**: `handle_input(now, &[u8])` (or h2 reads an IO object given
 //!   to `with_io` when the caller calls `drive_io`);
@@ -12,7 +14,7 @@
 //! - **events**: `poll_event()` — new calls, readable/writable calls, headers,
 //!   final statuses, GOAWAY, connection closed;
 //! - **time**: `poll_timeout()` says when `handle_timeout(now)` is due
-//!   (deadlines, keepalive).
+//!   (deadlines, keepalive, the handshake timeout).
 //!
 //! # Example: a unary call between two engines, in memory
 //!
@@ -74,32 +76,40 @@
 //!
 //! Internally h2 is polled with flag-setting wakers: each call has a waker
 //! that queues the call's id when h2 wakes it, so a drive services only the
-//! calls something happened to.
+//! calls something happened to. The in-memory transport wakes h2 as a socket
+//! does, so the engine fed bytes by hand runs on exactly the wakes that
+//! drive it over a real socket.
 //!
 //! | module | concern |
 //! |---|---|
-//! | `server`, `client` | the connection types, each in three parts: the connection, its calls (`call`), the drive loop over h2 (`drive`) |
+//! | [`Connection`] (`connection`) | one connection, written once for both ends: the shell, the drive loop, the lifecycle, a call's shared state and commands |
+//! | [`side`] | [`ServerSide`], [`ClientSide`]: what differs between the ends |
+//! | `server`, `client` | each end's own hooks and commands |
 //! | `stream` | a call's receive half (messages, flow control) and send half (queue, capacity) |
+//! | `message` | messages framed, raw and received, handled outside the engine |
 //! | `headers` | request/response/trailer blocks, validation |
 //! | `path` | [`CallPath`], the method path a client call goes to |
-//! | `message` | framing outgoing messages |
 //! | [`config`](Limits) | limits and settings |
 //! | `event`, `error` | what comes out |
-//! | `transport`, `tap` | the in-memory byte pipe; the wrapper that watches h2's bytes |
-//! | `wake`, `driver` | wakers, deadline queue, shared plumbing |
-//! | [`keepalive`] | PING policy, keepalive timers, frame sniffer |
+//! | [`frame`] | HTTP/2 frame headers and the one walker that follows them beside h2 |
+//! | `transport`, `tap` | the in-memory byte pipe; the IO wrapper that watches h2's bytes |
+//! | `wake`, `shared` | wakers, what the next drive must do, deadlines, idle memory |
+//! | [`keepalive`] | PING policy, keepalive timers, connection lifetime |
 
 mod call_id;
 mod client;
 mod config;
-mod driver;
+mod connection;
 mod error;
 mod event;
+pub mod frame;
 mod headers;
 pub mod keepalive;
 mod message;
 mod path;
 mod server;
+mod shared;
+pub mod side;
 mod stream;
 mod tap;
 mod transport;
@@ -111,12 +121,14 @@ mod tests;
 pub use call_id::CallId;
 pub use client::{CallOptions, ClientConnection};
 pub use config::{ClientConfig, Limits, ServerConfig};
+pub use connection::Connection;
 pub use error::{
     CallError, ConnectionError, ErrorCode, Fault, RecvError, SendError, StartCallError,
 };
 pub use event::{ClientEvent, ServerEvent};
 pub use headers::RequestHead;
-pub use message::{ReceivedMessage, SendOptions};
+pub use message::{FramedMessage, RawMessage, ReceivedMessage, SendOptions};
 pub use path::CallPath;
 pub use server::ServerConnection;
+pub use side::{ClientSide, ServerSide, Side};
 pub use transport::MemoryTransport;

@@ -12,8 +12,8 @@
 //! complete). So a call holds at most its window of unread whole messages plus
 //! one partial message (bounded by the max message size), and a peer that
 //! sends faster than the application reads is stopped by the window.
-//! Messages are decompressed when taken, not when received, so a compressed
-//! "bomb" never expands in the queue.
+//! Messages leave compressed ([`RawMessage`]) and are decompressed by whoever
+//! took them, so a compressed "bomb" never expands in the queue.
 
 use std::task::{Context, Poll};
 
@@ -21,12 +21,11 @@ use bytes::{Bytes, BytesMut};
 use h2::{RecvStream, SendStream};
 use http::HeaderMap;
 
-use crate::Status;
-use crate::codec::compression::{Encoding, decompress, message_encoding};
+use crate::codec::compression::Encoding;
 use crate::codec::frame::{FrameError, MessageDecoder};
 use crate::codec::queue::InlineFirstQueue;
 
-use super::message::ReceivedMessage;
+use super::message::{COPY_THRESHOLD, FramedMessage, RawMessage};
 
 /// The largest capacity request h2 takes without truncating (2^31 - 1).
 const MAX_RESERVE: usize = (1 << 31) - 1;
@@ -163,28 +162,19 @@ impl Inbound {
         }
     }
 
-    /// Takes the next message: `None` if none is waiting. Releases its capacity
-    /// and decompresses it.
-    pub(crate) fn take(&mut self) -> Option<Result<ReceivedMessage, Status>> {
+    /// Takes the next message, as it arrived: `None` if none is waiting.
+    /// Releases its flow-control capacity (h2 sends the WINDOW_UPDATE when
+    /// enough is released, waking the connection itself).
+    pub(crate) fn take(&mut self) -> Option<RawMessage> {
         let next = self.queue.pop_front()?;
         self.release_to(next.end);
         self.release_unneeded();
-        let compressed = next.compressed;
-        Some(
-            self.decode_payload(next.data, compressed)
-                .map(|data| ReceivedMessage { data, compressed }),
-        )
-    }
-
-    fn decode_payload(&self, data: Bytes, compressed: bool) -> Result<Bytes, Status> {
-        match message_encoding(self.encoding, compressed)? {
-            Encoding::Identity => Ok(data),
-            encoding => {
-                let mut out = BytesMut::new();
-                decompress(encoding, &data, &mut out, self.max_message_size)?;
-                Ok(out.freeze())
-            }
-        }
+        Some(RawMessage::new(
+            next.data,
+            next.compressed,
+            self.encoding,
+            self.max_message_size,
+        ))
     }
 
     /// Whether a message is waiting.
@@ -246,9 +236,10 @@ fn decode(
 /// messages handed over one by one would cost a system call each.
 const CHUNK_SIZE: usize = 16 * 1024;
 
-/// The room reserved for a call's first message (prefix included); larger
-/// messages grow the buffer as they are encoded.
-const FIRST_MESSAGE_GUESS: usize = 256;
+/// Room left in a chunk buffer worth keeping for the next messages when
+/// the chunk is queued (splitting a buffer makes it shared, which costs an
+/// allocation; handing it over whole costs none).
+const MIN_KEPT_ROOM: usize = 256;
 
 /// How the sending half ends once its queue is flushed.
 #[derive(Debug)]
@@ -272,8 +263,6 @@ pub(crate) struct Outbound {
     open: BytesMut,
     /// Bytes in `queue` and `open`.
     queued: usize,
-    /// How many bytes the last message framed took: the guess for the next.
-    last_framed: usize,
     limit: usize,
     end: End,
     /// `send_message` answered `NotReady`; report `Writable` when room appears.
@@ -286,7 +275,6 @@ impl Outbound {
             queue: InlineFirstQueue::new(),
             open: BytesMut::new(),
             queued: 0,
-            last_framed: 0,
             limit,
             end: End::Open,
             blocked: false,
@@ -309,57 +297,36 @@ impl Outbound {
         matches!(self.end, End::Open)
     }
 
-    /// Frames messages with `frame`, which appends them to the open buffer
-    /// and may hand back a large payload to queue after them (uncopied).
-    /// Nothing is queued when `frame` fails.
-    /// `size_hint` is how many bytes `frame` appends, when known (0 if not).
-    pub(crate) fn push_with<E>(
-        &mut self,
-        size_hint: usize,
-        frame: impl FnOnce(&mut BytesMut) -> Result<Option<Bytes>, E>,
-    ) -> Result<(), E> {
-        self.make_room(size_hint);
-        let before = self.open.len();
-        let large = frame(&mut self.open)?;
-        let framed = self.open.len().saturating_sub(before);
-        self.last_framed = framed;
+    /// Queues a framed message. A small one is copied behind the messages
+    /// waiting (so that several go out in one DATA frame), unless nothing
+    /// waits: then it is queued as it is, without a copy; a large one is
+    /// queued as it is.
+    pub(crate) fn push(&mut self, message: FramedMessage) {
+        let (head, large) = message.into_parts();
+        let framed = head
+            .len()
+            .saturating_add(large.as_ref().map_or(0, Bytes::len));
         self.queued = self.queued.saturating_add(framed);
+        if large.is_none() && (head.len() > COPY_THRESHOLD || self.is_empty()) {
+            self.seal();
+            self.queue.push_back(head);
+            return;
+        }
+        if self.open.capacity() == 0 {
+            // The first copied message: room for a whole chunk of them.
+            self.open = BytesMut::with_capacity(CHUNK_SIZE.max(head.len()));
+        }
+        self.open.extend_from_slice(&head);
         if let Some(large) = large.filter(|b| !b.is_empty()) {
             self.seal();
-            self.queued = self.queued.saturating_add(large.len());
             self.queue.push_back(large);
         } else if self.open.len() >= CHUNK_SIZE {
             self.seal();
         }
-        Ok(())
     }
 
-    /// Reserves room for the next message in one allocation, so framing it
-    /// does not grow the buffer prefix first and message after: for a call's
-    /// first message a small buffer, after that a whole chunk (a stream of
-    /// messages is framed into it without allocating). A first message of
-    /// known size gets exactly its size: a buffer handed over full becomes
-    /// `Bytes` without a shared header to allocate.
-    fn make_room(&mut self, size_hint: usize) {
-        let expected = if size_hint > 0 {
-            size_hint
-        } else {
-            self.last_framed.max(FIRST_MESSAGE_GUESS)
-        };
-        let spare = self.open.capacity().saturating_sub(self.open.len());
-        if spare < expected {
-            let chunk = if self.last_framed == 0 {
-                expected
-            } else {
-                expected.max(CHUNK_SIZE)
-            };
-            if self.open.capacity() == 0 {
-                // Exactly this much (`reserve` would round small sizes up).
-                self.open = BytesMut::with_capacity(chunk);
-            } else {
-                self.open.reserve(chunk);
-            }
-        }
+    fn is_empty(&self) -> bool {
+        self.queue.is_empty() && self.open.is_empty()
     }
 
     /// Queues the open buffer's bytes as one chunk. The room left behind them
@@ -371,7 +338,7 @@ impl Outbound {
             return;
         }
         let spare = self.open.capacity().saturating_sub(self.open.len());
-        let chunk = if self.is_open() && spare >= FIRST_MESSAGE_GUESS {
+        let chunk = if self.is_open() && spare >= MIN_KEPT_ROOM {
             self.open.split()
         } else {
             std::mem::take(&mut self.open)
@@ -396,7 +363,7 @@ impl Outbound {
     /// Whether the application half-closed without queuing anything (the
     /// request can end with its HEADERS frame).
     pub(crate) fn is_closed_and_empty(&self) -> bool {
-        self.queue.is_empty() && self.open.is_empty() && matches!(self.end, End::HalfClose)
+        self.is_empty() && matches!(self.end, End::HalfClose)
     }
 
     /// The end of the stream was sent along with the headers.
@@ -492,12 +459,13 @@ impl Outbound {
 mod tests {
     use super::*;
 
-    fn push(out: &mut Outbound, small: &[u8], large: Option<&'static [u8]>) {
-        out.push_with(0, |dst| {
-            dst.extend_from_slice(small);
-            Ok::<_, ()>(large.map(Bytes::from_static))
-        })
-        .unwrap();
+    fn framed(bytes: &[u8]) -> FramedMessage {
+        FramedMessage::from_bytes(
+            Bytes::copy_from_slice(bytes),
+            Encoding::Identity,
+            usize::MAX,
+        )
+        .unwrap()
     }
 
     /// The chunks queued so far, open buffer last.
@@ -506,79 +474,91 @@ mod tests {
         out.queue.iter().map(|b| b.to_vec()).collect()
     }
 
+    fn prefix(len: usize) -> Vec<u8> {
+        crate::codec::frame::encode_header(0, len as u32).to_vec()
+    }
+
+    fn framed_bytes(bytes: &[u8]) -> Vec<u8> {
+        [prefix(bytes.len()), bytes.to_vec()].concat()
+    }
+
+    #[test]
+    fn a_lone_message_is_queued_without_a_copy() {
+        let mut out = Outbound::new(usize::MAX);
+        let message = framed(b"ab");
+        let (head, _) = message.clone().into_parts();
+        out.push(message);
+        assert_eq!(out.queue.len(), 1);
+        assert_eq!(out.open.capacity(), 0, "no chunk buffer");
+        assert_eq!(out.queue.front().unwrap().as_ptr(), head.as_ptr());
+    }
+
     #[test]
     fn small_messages_share_a_chunk_until_it_is_full() {
         let mut out = Outbound::new(usize::MAX);
-        push(&mut out, b"ab", None);
-        push(&mut out, b"cd", None);
-        assert!(out.queue.is_empty(), "still open");
-        assert_eq!(out.buffered(), 4);
-        let big = vec![1u8; CHUNK_SIZE];
-        out.push_with(0, |dst| {
-            dst.extend_from_slice(&big);
-            Ok::<_, ()>(None)
-        })
-        .unwrap();
-        assert_eq!(out.queue.len(), 1, "a full chunk is queued at once");
-        push(&mut out, b"ef", None);
-        let got = chunks(&mut out);
-        assert_eq!(got.len(), 2);
-        assert_eq!(got[0].len(), 4 + CHUNK_SIZE);
-        assert_eq!(&got[0][..4], b"abcd");
-        assert_eq!(got[1], b"ef");
-        assert_eq!(out.buffered(), 6 + CHUNK_SIZE);
+        out.push(framed(b"ab"));
+        out.push(framed(b"cd"));
+        out.push(framed(b"ef"));
+        assert_eq!(out.buffered(), 21);
+        assert_eq!(
+            chunks(&mut out),
+            vec![
+                framed_bytes(b"ab"),
+                [framed_bytes(b"cd"), framed_bytes(b"ef")].concat()
+            ]
+        );
+        let mut out = Outbound::new(usize::MAX);
+        out.push(framed(b"first"));
+        let small = vec![1u8; 100];
+        while out.queue.len() < 2 {
+            out.push(framed(&small));
+        }
+        assert!(
+            out.queue.iter().last().unwrap().len() >= CHUNK_SIZE,
+            "a full chunk is queued at once"
+        );
     }
 
     #[test]
     fn a_large_payload_follows_the_bytes_framed_before_it() {
         let mut out = Outbound::new(usize::MAX);
-        push(&mut out, b"m1", None);
-        push(&mut out, b"hd", Some(b"payload"));
-        push(&mut out, b"m2", None);
-        assert_eq!(
-            chunks(&mut out),
-            vec![b"m1hd".to_vec(), b"payload".to_vec(), b"m2".to_vec()]
-        );
-        assert_eq!(out.buffered(), 13);
+        out.push(framed(b"m1"));
+        out.push(framed(b"m2"));
+        let large = vec![9u8; COPY_THRESHOLD + 1];
+        out.push(framed(&large));
+        out.push(framed(b"m3"));
+        let got = chunks(&mut out);
+        assert_eq!(got.len(), 4);
+        assert_eq!(got[0], framed_bytes(b"m1"));
+        assert_eq!(got[1], [framed_bytes(b"m2"), prefix(large.len())].concat());
+        assert_eq!(got[2], large);
+        assert_eq!(got[3], framed_bytes(b"m3"));
+        assert_eq!(out.buffered(), 7 * 3 + 5 + large.len());
     }
 
     #[test]
-    fn a_failed_framing_queues_nothing() {
+    fn a_large_whole_message_is_queued_as_it_is() {
         let mut out = Outbound::new(usize::MAX);
-        push(&mut out, b"m1", None);
-        assert_eq!(
-            out.push_with(0, |_| Err::<Option<Bytes>, _>("boom")),
-            Err("boom")
-        );
-        assert_eq!(chunks(&mut out), vec![b"m1".to_vec()]);
-        assert_eq!(out.buffered(), 2);
-    }
-
-    #[test]
-    fn a_first_message_of_known_size_fills_its_buffer_exactly() {
-        let mut out = Outbound::new(usize::MAX);
-        out.push_with(7, |dst| {
-            dst.extend_from_slice(b"1234567");
-            Ok::<_, ()>(None)
-        })
+        out.push(framed(b"m1"));
+        out.push(framed(b"m2"));
+        let mut buf = BytesMut::new();
+        let big = FramedMessage::encode(
+            &mut buf,
+            Encoding::Identity,
+            usize::MAX,
+            None,
+            |b: &mut BytesMut| {
+                b.extend_from_slice(&[3u8; COPY_THRESHOLD + 10]);
+                Ok::<(), String>(())
+            },
+        )
         .unwrap();
-        assert_eq!(out.open.capacity(), 7);
-        out.close();
-        assert_eq!(chunks(&mut out), vec![b"1234567".to_vec()]);
-    }
-
-    #[test]
-    fn the_next_message_gets_room_in_one_reservation() {
-        let mut out = Outbound::new(usize::MAX);
-        push(&mut out, &[0; 10], None);
-        assert!(out.open.capacity() >= FIRST_MESSAGE_GUESS);
-        out.seal();
-        push(&mut out, &[0; 1000], None);
-        out.seal();
-        push(&mut out, &[0; 1000], None);
-        assert!(
-            out.open.capacity() >= CHUNK_SIZE - 1000,
-            "after the first message, a chunk"
+        let (head, _) = big.clone().into_parts();
+        out.push(big);
+        assert_eq!(
+            out.queue.iter().last().unwrap().as_ptr(),
+            head.as_ptr(),
+            "not copied"
         );
     }
 }

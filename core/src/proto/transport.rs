@@ -4,8 +4,11 @@
 //! [`MemoryTransport`] is the sans-IO one: a pair of in-memory buffers shared
 //! between the h2 connection (which owns one handle) and the engine (which keeps
 //! another), so that `handle_input` can append what arrived and
-//! `poll_transmit` can drain what h2 wrote. It never registers a waker: the
-//! engine re-polls h2 itself after every change it makes to a buffer.
+//! `poll_transmit` can drain what h2 wrote. It behaves as a socket does: a
+//! read or write that cannot proceed registers the caller's waker, woken when
+//! bytes arrive or room appears. So the engine over this transport is driven
+//! by exactly the wakes that drive it over a real socket (the production
+//! path), and the tests that run it in memory check those wakes.
 //!
 //! The outbound buffer is bounded: once it holds `outbound_limit` bytes, writes
 //! return `Pending`, h2 stops producing frames (and, since h2 only reads while it
@@ -19,7 +22,7 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -37,6 +40,18 @@ pub(crate) struct Pipe {
     write_blocked: bool,
     /// h2 shut the write side down (after a final GOAWAY).
     write_shutdown: bool,
+    /// Woken when bytes arrive or the peer closes (a read found none).
+    read_waker: Option<Waker>,
+    /// Woken when room appears (a write found none).
+    write_waker: Option<Waker>,
+}
+
+/// Keeps `waker` in `slot` (unless it already holds one that wakes the same task).
+fn register(slot: &mut Option<Waker>, waker: &Waker) {
+    match slot {
+        Some(held) if held.will_wake(waker) => {}
+        _ => *slot = Some(waker.clone()),
+    }
 }
 
 /// The in-memory transport handed to h2 (see the module docs).
@@ -64,14 +79,28 @@ impl MemoryTransport {
         self.pipe.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Appends bytes received from the peer.
+    /// Appends bytes received from the peer, waking a reader waiting for them.
     pub(crate) fn push_inbound(&self, data: &[u8]) {
-        self.lock().inbound.extend_from_slice(data);
+        let waker = {
+            let mut pipe = self.lock();
+            pipe.inbound.extend_from_slice(data);
+            pipe.read_waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
     }
 
-    /// Marks the peer's sending side closed.
+    /// Marks the peer's sending side closed, waking a waiting reader.
     pub(crate) fn close_inbound(&self) {
-        self.lock().inbound_eof = true;
+        let waker = {
+            let mut pipe = self.lock();
+            pipe.inbound_eof = true;
+            pipe.read_waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
     }
 
     /// Bytes received and not yet read by h2.
@@ -90,48 +119,65 @@ impl MemoryTransport {
         self.lock().outbound.is_empty()
     }
 
-    /// Copies pending outbound bytes into `buf`; returns how many, and whether
-    /// a write had been refused for lack of room (so h2 must be polled again).
-    pub(crate) fn take_outbound(&self, buf: &mut [u8]) -> (usize, bool) {
-        let mut pipe = self.lock();
-        let n = pipe.outbound.len().min(buf.len());
-        if let (Some(dst), Some(src)) = (buf.get_mut(..n), pipe.outbound.get(..n)) {
-            dst.copy_from_slice(src);
+    /// Copies pending outbound bytes into `buf`; returns how many. A writer
+    /// that found no room is woken.
+    pub(crate) fn take_outbound(&self, buf: &mut [u8]) -> usize {
+        let (n, waker) = {
+            let mut pipe = self.lock();
+            let n = pipe.outbound.len().min(buf.len());
+            if let (Some(dst), Some(src)) = (buf.get_mut(..n), pipe.outbound.get(..n)) {
+                dst.copy_from_slice(src);
+            }
+            pipe.outbound.advance(n);
+            (n, pipe.unblock(n > 0))
+        };
+        if let Some(waker) = waker {
+            waker.wake();
         }
-        pipe.outbound.advance(n);
-        let unblocked = pipe.write_blocked && n > 0;
-        if unblocked {
-            pipe.write_blocked = false;
-        }
-        (n, unblocked)
+        n
     }
 
-    /// Takes all pending outbound bytes without copying them.
-    pub(crate) fn take_outbound_bytes(&self) -> (bytes::Bytes, bool) {
-        let mut pipe = self.lock();
-        let out = pipe.outbound.split().freeze();
-        let unblocked = pipe.write_blocked && !out.is_empty();
-        if unblocked {
-            pipe.write_blocked = false;
+    /// Takes all pending outbound bytes without copying them. A writer that
+    /// found no room is woken.
+    pub(crate) fn take_outbound_bytes(&self) -> bytes::Bytes {
+        let (out, waker) = {
+            let mut pipe = self.lock();
+            let out = pipe.outbound.split().freeze();
+            let waker = pipe.unblock(!out.is_empty());
+            (out, waker)
+        };
+        if let Some(waker) = waker {
+            waker.wake();
         }
-        (out, unblocked)
+        out
+    }
+}
+
+impl Pipe {
+    /// Room appeared (`took`): the writer that found none, if any, to wake.
+    fn unblock(&mut self, took: bool) -> Option<Waker> {
+        if took && std::mem::take(&mut self.write_blocked) {
+            self.write_waker.take()
+        } else {
+            None
+        }
     }
 }
 
 impl AsyncRead for MemoryTransport {
     fn poll_read(
         self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let mut pipe = self.lock();
         if pipe.inbound.is_empty() {
-            // EOF is an empty successful read; otherwise wait for handle_input.
-            return if pipe.inbound_eof {
-                Poll::Ready(Ok(()))
-            } else {
-                Poll::Pending
-            };
+            // EOF is an empty successful read; otherwise wait for input.
+            if pipe.inbound_eof {
+                return Poll::Ready(Ok(()));
+            }
+            register(&mut pipe.read_waker, cx.waker());
+            return Poll::Pending;
         }
         let n = pipe.inbound.len().min(buf.remaining());
         if let Some(src) = pipe.inbound.get(..n) {
@@ -145,7 +191,7 @@ impl AsyncRead for MemoryTransport {
 impl AsyncWrite for MemoryTransport {
     fn poll_write(
         self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let mut pipe = self.lock();
@@ -155,6 +201,7 @@ impl AsyncWrite for MemoryTransport {
         let room = pipe.outbound_limit.saturating_sub(pipe.outbound.len());
         if room == 0 {
             pipe.write_blocked = true;
+            register(&mut pipe.write_waker, cx.waker());
             return Poll::Pending;
         }
         let n = room.min(data.len());
@@ -233,9 +280,42 @@ mod tests {
                 .is_pending()
         );
         let mut out = [0u8; 10];
-        let (taken, unblocked) = t.take_outbound(&mut out);
-        assert_eq!((taken, unblocked), (10, true));
-        let (rest, unblocked) = t.take_outbound_bytes();
-        assert_eq!((rest.len(), unblocked), (20, false));
+        assert_eq!(t.take_outbound(&mut out), 10);
+        assert_eq!(t.take_outbound_bytes().len(), 20);
+    }
+
+    /// Like a socket: a read or write that cannot proceed is woken when it can.
+    #[test]
+    fn blocked_reads_and_writes_are_woken() {
+        struct Count(std::sync::atomic::AtomicUsize);
+        impl std::task::Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let count = Arc::new(Count(Default::default()));
+        let waker = Waker::from(Arc::clone(&count));
+        let mut cx = Context::from_waker(&waker);
+        let woken = || count.0.load(std::sync::atomic::Ordering::SeqCst);
+        let t = MemoryTransport::new(4);
+        let mut io = t.clone();
+        let mut storage = [0u8; 4];
+        let mut buf = ReadBuf::new(&mut storage);
+        assert!(Pin::new(&mut io).poll_read(&mut cx, &mut buf).is_pending());
+        t.push_inbound(b"x");
+        assert_eq!(woken(), 1, "bytes arrived");
+        assert!(Pin::new(&mut io).poll_read(&mut cx, &mut buf).is_ready());
+        assert!(Pin::new(&mut io).poll_read(&mut cx, &mut buf).is_pending());
+        t.close_inbound();
+        assert_eq!(woken(), 2, "the peer closed");
+        assert!(matches!(
+            Pin::new(&mut io).poll_write(&mut cx, b"abcdef"),
+            Poll::Ready(Ok(4))
+        ));
+        assert!(Pin::new(&mut io).poll_write(&mut cx, b"ef").is_pending());
+        assert_eq!(t.take_outbound_bytes().len(), 4);
+        assert_eq!(woken(), 3, "room appeared");
+        assert_eq!(t.take_outbound_bytes().len(), 0);
+        assert_eq!(woken(), 3, "once");
     }
 }

@@ -184,7 +184,7 @@ mod tests {
 
     #[test]
     fn a_call_is_queued_once_until_rearmed() {
-        let conn = Arc::new(ConnWaker::new(TapState::new(false, 16_384)));
+        let conn = Arc::new(ConnWaker::new(TapState::new(false)));
         let queue = &conn.ready;
         let a = CallWake::new(CallId::new(1, 0), &conn);
         let b = CallWake::new(CallId::new(2, 0), &conn);
@@ -214,7 +214,7 @@ mod tests {
         }
         let count = Arc::new(Count(Default::default()));
         let outer = Waker::from(Arc::clone(&count));
-        let conn = Arc::new(ConnWaker::new(TapState::new(false, 16_384)));
+        let conn = Arc::new(ConnWaker::new(TapState::new(false)));
         let waker = Waker::from(Arc::clone(&conn));
         waker.wake_by_ref();
         assert!(conn.take_woken());

@@ -1,7 +1,8 @@
 //! An in-memory transport implementing tokio's `AsyncRead`/`AsyncWrite`
 //! (the traits h2 needs), and a helper to poll futures once with the no-op
 //! waker. Single-threaded: the test moves bytes between the two ends by
-//! hand and re-polls; nothing ever needs waking.
+//! hand. A read that finds nothing is woken when bytes are pushed, as the
+//! `AsyncRead` contract asks (the engine relies on it, as on a socket).
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -25,6 +26,8 @@ struct Pipe {
     write_shutdown: bool,
     /// Cap on bytes handed out per `poll_read`, to exercise chunking.
     read_chunk: Option<usize>,
+    /// The reader waiting for bytes.
+    reader: Option<Waker>,
 }
 
 /// The end given to h2 (or any IO user).
@@ -48,7 +51,18 @@ pub fn memory_io() -> (MemoryIo, MemoryIoHandle) {
 impl MemoryIoHandle {
     /// Makes `bytes` readable by the IO end.
     pub fn push(&self, bytes: &[u8]) {
-        self.pipe.borrow_mut().to_read.extend(bytes);
+        let reader = {
+            let mut pipe = self.pipe.borrow_mut();
+            pipe.to_read.extend(bytes);
+            if bytes.is_empty() {
+                None
+            } else {
+                pipe.reader.take()
+            }
+        };
+        if let Some(reader) = reader {
+            reader.wake();
+        }
     }
 
     /// Takes everything the IO end has written.
@@ -58,7 +72,14 @@ impl MemoryIoHandle {
 
     /// Signals EOF to the IO end once it has read what was pushed.
     pub fn close(&self) {
-        self.pipe.borrow_mut().read_closed = true;
+        let reader = {
+            let mut pipe = self.pipe.borrow_mut();
+            pipe.read_closed = true;
+            pipe.reader.take()
+        };
+        if let Some(reader) = reader {
+            reader.wake();
+        }
     }
 
     /// Whether the IO end shut down its write side.
@@ -80,16 +101,16 @@ impl MemoryIoHandle {
 impl AsyncRead for MemoryIo {
     fn poll_read(
         self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let mut pipe = self.pipe.borrow_mut();
         if pipe.to_read.is_empty() {
-            return if pipe.read_closed {
-                Poll::Ready(Ok(()))
-            } else {
-                Poll::Pending
-            };
+            if pipe.read_closed {
+                return Poll::Ready(Ok(()));
+            }
+            pipe.reader = Some(cx.waker().clone());
+            return Poll::Pending;
         }
         let cap = pipe.read_chunk.unwrap_or(usize::MAX);
         let n = buf.remaining().min(pipe.to_read.len()).min(cap);

@@ -1,90 +1,49 @@
-//! A client connection shared by its driver and its calls' handles, and the
-//! handles: [`ClientCall`] (owned by the response side; dropping it cancels
-//! the call) and [`CallSender`] (the request side of streaming calls).
+//! The client's call handles: [`ClientCall`] (owned by the response side;
+//! dropping it cancels the call) and [`CallSender`] (the request side of
+//! streaming calls), reading and sending through the connection's shared
+//! state. Messages are encoded and decoded outside the lock.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll, Waker};
-
-use bytes::BytesMut;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use crate::Status;
 use crate::codec::codec::Codec;
+use crate::codec::compression::Encoding;
 use crate::codec::metadata::MetadataMap;
-use crate::proto::{CallId, ClientConnection, ReceivedMessage, RecvError, SendError, SendOptions};
+use crate::proto::{
+    CallId, ClientSide, FramedMessage, ReceivedMessage, RecvError, SendError, SendOptions,
+};
 
-use super::super::message::OutboundMessage;
-use super::super::runtime::BoxIo;
+use super::super::conn::{CallSlot, ConnShared};
+use super::super::message::{MessageFramer, OutboundMessage};
 
 /// A client connection shared by its driver and its calls' handles.
-pub(crate) struct ClientConn {
-    state: Mutex<ClientState>,
-}
-
-pub(crate) struct ClientState {
-    /// `None` once the driver ended (the socket is closed then).
-    pub(crate) engine: Option<ClientConnection<BoxIo>>,
-    pub(crate) calls: HashMap<CallId, ClientSlot>,
-    pub(crate) driver: Option<Waker>,
-}
+pub(crate) type ClientConn = ConnShared<ClientSide>;
 
 /// What the driver delivered for one call.
 #[derive(Default)]
-pub(crate) struct ClientSlot {
+pub(crate) struct ClientOutcome {
     pub(crate) headers: Option<MetadataMap>,
     pub(crate) got_headers: bool,
     pub(crate) finished: Option<(Status, MetadataMap)>,
-    pub(crate) reader: Option<Waker>,
-    pub(crate) writer: Option<Waker>,
 }
 
-impl ClientSlot {
-    pub(crate) fn wake_all(&mut self) {
-        if let Some(w) = self.reader.take() {
-            w.wake();
-        }
-        if let Some(w) = self.writer.take() {
-            w.wake();
-        }
-    }
-
+impl CallSlot<ClientOutcome> {
     /// Records the outcome unless one is known already. A failing status
     /// gets the server's trailing metadata as its own (the error the
     /// application sees carries it); the trailers stay readable apart too.
     pub(crate) fn finish(&mut self, mut status: Status, trailers: MetadataMap) {
-        if self.finished.is_none() {
+        if self.side.finished.is_none() {
             if !status.is_ok() && !trailers.is_empty() && status.metadata().is_empty() {
                 status = status.with_metadata(trailers.clone());
             }
-            self.finished = Some((status, trailers));
+            self.side.finished = Some((status, trailers));
         }
         self.wake_all();
     }
 }
 
-impl ClientState {
-    pub(crate) fn wake_driver(&self) {
-        if let Some(w) = &self.driver {
-            w.wake_by_ref();
-        }
-    }
-}
-
 impl ClientConn {
-    pub(crate) fn new(engine: ClientConnection<BoxIo>) -> ClientConn {
-        ClientConn {
-            state: Mutex::new(ClientState {
-                engine: Some(engine),
-                calls: HashMap::new(),
-                driver: None,
-            }),
-        }
-    }
-
-    pub(crate) fn lock(&self) -> MutexGuard<'_, ClientState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Whether new calls can start on this connection.
     pub(crate) fn is_usable(&self) -> bool {
         self.lock()
@@ -97,17 +56,19 @@ impl ClientConn {
 struct CallInner {
     conn: Arc<ClientConn>,
     id: CallId,
+    /// The encoding of request messages, chosen when the call started.
+    encoding: Encoding,
 }
 
 impl Drop for CallInner {
     fn drop(&mut self) {
         let mut state = self.conn.lock();
-        state.calls.remove(&self.id);
+        state.calls.remove(self.id);
         if let Some(engine) = state.engine.as_mut() {
             // A no-op for a call that is over; resets one that is not.
             engine.cancel(self.id);
         }
-        state.wake_driver();
+        state.close_if_idle();
     }
 }
 
@@ -127,9 +88,9 @@ pub(crate) struct CallSender {
 }
 
 impl ClientCall {
-    pub(crate) fn new(conn: Arc<ClientConn>, id: CallId) -> ClientCall {
+    pub(crate) fn new(conn: Arc<ClientConn>, id: CallId, encoding: Encoding) -> ClientCall {
         ClientCall {
-            inner: Arc::new(CallInner { conn, id }),
+            inner: Arc::new(CallInner { conn, id, encoding }),
         }
     }
 
@@ -146,16 +107,16 @@ impl ClientCall {
     pub(crate) fn poll_headers(&self, cx: &mut Context<'_>) -> Poll<Result<MetadataMap, Status>> {
         let mut state = self.inner.conn.lock();
         let engine_gone = state.engine.is_none();
-        let Some(slot) = state.calls.get_mut(&self.inner.id) else {
+        let Some(slot) = state.calls.get_mut(self.inner.id) else {
             return Poll::Ready(Err(connection_gone()));
         };
-        if let Some(headers) = slot.headers.take() {
+        if let Some(headers) = slot.side.headers.take() {
             return Poll::Ready(Ok(headers));
         }
-        if slot.got_headers {
+        if slot.side.got_headers {
             return Poll::Ready(Ok(MetadataMap::new()));
         }
-        if let Some((status, _)) = &slot.finished {
+        if let Some((status, _)) = &slot.side.finished {
             return Poll::Ready(if status.is_ok() {
                 Ok(MetadataMap::new())
             } else {
@@ -171,36 +132,24 @@ impl ClientCall {
 
     /// The next response message and its Compressed-Flag; `Ok(None)` once
     /// the server finished and every message was taken (then
-    /// [`poll_finished`](Self::poll_finished)).
+    /// [`poll_finished`](Self::poll_finished)). Decompressed after the lock
+    /// is released.
     pub(crate) fn poll_recv(
         &self,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Option<ReceivedMessage>, Status>> {
-        let mut state = self.inner.conn.lock();
-        let state = &mut *state;
-        let Some(engine) = state.engine.as_mut() else {
-            return Poll::Ready(Ok(None));
+        let raw = match std::task::ready!(self.inner.conn.poll_recv_raw(self.inner.id, cx)) {
+            Ok(Some(raw)) => raw,
+            Err(RecvError::Failed(status)) => return Poll::Ready(Err(status)),
+            // The call is over: its status comes with `poll_finished`.
+            Ok(None) | Err(_) => return Poll::Ready(Ok(None)),
         };
-        match engine.recv_message_flagged(self.inner.id) {
-            Ok(Some(message)) => {
-                state.wake_driver();
-                Poll::Ready(Ok(Some(message)))
-            }
-            Ok(None) => Poll::Ready(Ok(None)),
-            Err(RecvError::Blocked) => {
-                if let Some(slot) = state.calls.get_mut(&self.inner.id) {
-                    slot.reader = Some(cx.waker().clone());
-                }
-                Poll::Pending
-            }
-            Err(RecvError::Failed(status)) => {
-                state.wake_driver();
+        match raw.decode() {
+            Ok(message) => Poll::Ready(Ok(Some(message))),
+            Err(status) => {
+                self.cancel_with(status.clone());
                 Poll::Ready(Err(status))
             }
-            // The client engine answers `Ok(None)` at the end of every call
-            // (its status comes with `Finished`); these are server answers.
-            Err(RecvError::Closed) => Poll::Ready(Ok(None)),
-            Err(RecvError::Cancelled(status)) => Poll::Ready(Err(status)),
         }
     }
 
@@ -208,19 +157,16 @@ impl ClientCall {
     pub(crate) fn poll_finished(&self, cx: &mut Context<'_>) -> Poll<(Status, MetadataMap)> {
         let mut state = self.inner.conn.lock();
         let engine_gone = state.engine.is_none();
-        let Some(slot) = state.calls.get_mut(&self.inner.id) else {
+        let Some(slot) = state.calls.get_mut(self.inner.id) else {
             return Poll::Ready((connection_gone(), MetadataMap::new()));
         };
-        if let Some((status, trailers)) = &slot.finished {
+        if let Some((status, trailers)) = &slot.side.finished {
             return Poll::Ready((status.clone(), trailers.clone()));
         }
         if engine_gone {
             return Poll::Ready((connection_gone(), MetadataMap::new()));
         }
         slot.reader = Some(cx.waker().clone());
-        // The outcome is among the engine's events the driver has yet to
-        // hand out.
-        state.wake_driver();
         Poll::Pending
     }
 
@@ -229,14 +175,15 @@ impl ClientCall {
         self.inner.cancel_with(status);
     }
 
-    /// Sends one message (see [`CallSender::poll_send`]).
+    /// Encodes one message (outside the lock) and sends it.
     pub(crate) async fn send<C: Codec>(
         &self,
         codec: &mut C,
         item: C::Encode,
         options: SendOptions,
     ) -> Result<(), SendFailure> {
-        std::future::poll_fn(move |cx| self.inner.poll_send(cx, codec, &item, options)).await
+        let mut framer = self.inner.framer();
+        self.inner.send(&mut framer, codec, item, options).await
     }
 
     /// Half-closes the request side.
@@ -263,62 +210,52 @@ pub(crate) enum SendFailure {
 }
 
 impl CallInner {
+    fn framer(&self) -> MessageFramer {
+        MessageFramer::new(self.encoding)
+    }
+
     fn cancel_with(&self, status: Status) {
         let mut state = self.conn.lock();
         let state = &mut *state;
-        let Some(slot) = state.calls.get_mut(&self.id) else {
+        let Some(slot) = state.calls.get_mut(self.id) else {
             return;
         };
-        if slot.finished.is_some() {
+        if slot.side.finished.is_some() {
             return;
         }
         slot.finish(status, MetadataMap::new());
         if let Some(engine) = state.engine.as_mut() {
             engine.cancel(self.id);
         }
-        state.wake_driver();
     }
 
-    fn poll_send<C: Codec>(
+    async fn send<C: Codec>(
+        &self,
+        framer: &mut MessageFramer,
+        codec: &mut C,
+        item: C::Encode,
+        options: SendOptions,
+    ) -> Result<(), SendFailure> {
+        let mut framed = Some(
+            framer
+                .frame(codec, &item, options)
+                .map_err(SendFailure::Fatal)?,
+        );
+        drop(item);
+        std::future::poll_fn(|cx| self.poll_send(cx, &mut framed)).await
+    }
+
+    fn poll_send(
         &self,
         cx: &mut Context<'_>,
-        codec: &mut C,
-        item: &C::Encode,
-        options: SendOptions,
+        message: &mut Option<FramedMessage>,
     ) -> Poll<Result<(), SendFailure>> {
-        // Sized before the lock: the engine frames the message into a buffer
-        // of exactly this size.
-        let options = options.with_encoded_len(codec.encoded_len(item));
-        let mut state = self.conn.lock();
-        let state = &mut *state;
-        let Some(engine) = state.engine.as_mut() else {
-            return Poll::Ready(Err(SendFailure::CallOver));
-        };
-        let mut encode_error = None;
-        let result = engine.send_message_with_options(self.id, options, |buf: &mut BytesMut| {
-            codec.encode(item, buf).map_err(|status| {
-                let text = status.message().to_owned();
-                encode_error = Some(status);
-                text
+        self.conn
+            .poll_send(self.id, cx, message)
+            .map_err(|err| match err {
+                SendError::Closed => SendFailure::CallOver,
+                err => SendFailure::Fatal(Status::from(err)),
             })
-        });
-        match result {
-            Ok(()) => {
-                state.wake_driver();
-                Poll::Ready(Ok(()))
-            }
-            Err(SendError::NotReady) => {
-                if let Some(slot) = state.calls.get_mut(&self.id) {
-                    slot.writer = Some(cx.waker().clone());
-                }
-                Poll::Pending
-            }
-            Err(SendError::Closed) => Poll::Ready(Err(SendFailure::CallOver)),
-            Err(SendError::Encode(text)) => Poll::Ready(Err(SendFailure::Fatal(
-                encode_error.unwrap_or_else(|| Status::internal(text)),
-            ))),
-            Err(err) => Poll::Ready(Err(SendFailure::Fatal(Status::from(err)))),
-        }
     }
 
     fn close_send(&self) {
@@ -326,7 +263,6 @@ impl CallInner {
         if let Some(engine) = state.engine.as_mut() {
             let _ = engine.close_send(self.id);
         }
-        state.wake_driver();
     }
 
     /// Ready once the call is over (so the sender stops pulling its stream).
@@ -335,8 +271,8 @@ impl CallInner {
         if state.engine.is_none() {
             return Poll::Ready(());
         }
-        match state.calls.get_mut(&self.id) {
-            Some(slot) if slot.finished.is_none() => {
+        match state.calls.get_mut(self.id) {
+            Some(slot) if slot.side.finished.is_none() => {
                 slot.writer = Some(cx.waker().clone());
                 Poll::Pending
             }
@@ -356,6 +292,7 @@ impl CallSender {
         S::Item: Into<OutboundMessage<C::Encode>>,
     {
         let mut stream = std::pin::pin!(stream);
+        let mut framer = self.inner.framer();
         loop {
             let next = std::future::poll_fn(|cx| {
                 if self.inner.poll_over(cx).is_ready() {
@@ -373,11 +310,11 @@ impl CallSender {
                 Some(Some(outbound)) => {
                     let options = outbound.send_options();
                     let item = outbound.into_inner();
-                    let (inner, codec) = (&self.inner, &mut codec);
-                    let sent =
-                        std::future::poll_fn(move |cx| inner.poll_send(cx, codec, &item, options))
-                            .await;
-                    match sent {
+                    match self
+                        .inner
+                        .send(&mut framer, &mut codec, item, options)
+                        .await
+                    {
                         Ok(()) => {}
                         Err(SendFailure::CallOver) => return,
                         Err(SendFailure::Fatal(status)) => return self.inner.cancel_with(status),

@@ -8,10 +8,12 @@ use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::Status;
+use crate::codec::compression::Encoding;
 use crate::proto::{CallOptions, CallPath, ClientConfig, ClientConnection, StartCallError};
 
-use super::super::runtime::{Connector, DynConnector, Runtime, TimerSlot, sleep_until};
-use super::call::{ClientCall, ClientConn, ClientSlot};
+use super::super::conn::{CallSlot, Driver};
+use super::super::runtime::{Connector, DynConnector, Runtime, sleep_until};
+use super::call::{ClientCall, ClientConn, ClientOutcome};
 use super::driver::ClientDriver;
 
 /// The `host:port` part of a channel target: `http://host:port/` and
@@ -185,10 +187,12 @@ impl Channel {
             };
             match engine.start_call(now, &path, options.clone()) {
                 Ok(id) => {
-                    state.calls.insert(id, ClientSlot::default());
-                    state.wake_driver();
+                    let encoding = engine.send_encoding(id).unwrap_or(Encoding::Identity);
+                    state
+                        .calls
+                        .insert(id, CallSlot::new(ClientOutcome::default()));
                     drop(state);
-                    return Ok(ClientCall::new(conn, id));
+                    return Ok(ClientCall::new(conn, id, encoding));
                 }
                 Err(StartCallError::ConnectionClosed) => {
                     drop(state);
@@ -271,18 +275,21 @@ impl ChannelShared {
             match attempt {
                 Ok(io) => {
                     tracing::debug!("connected");
-                    let engine = ClientConnection::with_io(io, config.client, runtime.now());
+                    // The HTTP/2 handshake has what is left of the connect
+                    // timeout: a server that accepts but never speaks
+                    // HTTP/2 fails the calls with UNAVAILABLE.
+                    let now = runtime.now();
+                    let mut client = config.client;
+                    client.handshake_timeout = Some(deadline.saturating_duration_since(now));
+                    let engine = ClientConnection::with_io(io, client, now);
                     let conn = Arc::new(ClientConn::new(engine));
                     channel.connected(Arc::clone(&conn));
                     drop(channel);
-                    ClientDriver {
-                        conn,
+                    let driver = ClientDriver {
                         channel: weak,
-                        runtime,
-                        timer: TimerSlot::default(),
-                        closing: false,
-                    }
-                    .await;
+                        goaway: false,
+                    };
+                    Driver::new(conn, runtime, driver).await;
                 }
                 Err(error) => {
                     tracing::debug!(%error, "connection attempt failed");
@@ -337,7 +344,9 @@ impl Drop for ChannelShared {
         // Let the driver notice that nobody can start calls any more.
         let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
         if let ConnState::Ready(conn) = &state.conn {
-            conn.lock().wake_driver();
+            let mut conn = conn.lock();
+            conn.owner_gone = true;
+            conn.close_if_idle();
         }
     }
 }

@@ -13,7 +13,6 @@ use futures_core::Stream;
 use crate::Status;
 use crate::codec::codec::Codec;
 use crate::codec::compression::Encoding;
-use crate::codec::metadata::MetadataMap;
 use crate::proto::{CallOptions, CallPath, SendOptions};
 
 use super::codegen::MethodDescriptor;
@@ -136,6 +135,12 @@ impl Client {
     }
 
     /// A server-streaming call: one request, a stream of responses.
+    ///
+    /// Returns once the call is started and the request queued, without
+    /// waiting for the server's answer (as grpc-go's `NewStream` does): the
+    /// response headers come with [`Streaming::headers`] (the returned
+    /// `Response`'s own metadata is empty), and an error the server answers
+    /// with at once (a Trailers-Only response) comes from the stream.
     pub async fn server_streaming<C>(
         &self,
         method: &MethodDescriptor,
@@ -149,12 +154,7 @@ impl Client {
     {
         let (call, message) = self.start(method, request).await?;
         send_one(&call, &mut codec, message).await?;
-        let headers = std::future::poll_fn(|cx| call.poll_headers(cx)).await?;
-        Ok(Response::from_parts(
-            Streaming::client(call, codec),
-            headers,
-            MetadataMap::new(),
-        ))
+        Ok(Response::new(Streaming::client(call, codec)))
     }
 
     /// A client-streaming call: the request stream is sent by a task spawned
@@ -182,10 +182,18 @@ impl Client {
     }
 
     /// A bidirectional-streaming call: the request stream is sent by a task
-    /// spawned on the channel's runtime; responses arrive as a stream. Returns
-    /// once the server sent its response headers. The request stream yields
-    /// messages, or [`OutboundMessage`]s to choose per message whether to
-    /// compress.
+    /// spawned on the channel's runtime; responses arrive as a stream. The
+    /// request stream yields messages, or [`OutboundMessage`]s to choose per
+    /// message whether to compress.
+    ///
+    /// Returns once the call is started, without waiting for the server's
+    /// headers (as grpc-go's `NewStream` does): a client may await the call
+    /// and only then start feeding its request stream, whatever the server
+    /// does (many servers, grpcio among them, send their headers only with
+    /// their first answer). The response headers come with
+    /// [`Streaming::headers`]; the returned `Response`'s own metadata is
+    /// empty, and an error the server answers with at once comes from the
+    /// stream.
     pub async fn streaming<C, S>(
         &self,
         method: &MethodDescriptor,
@@ -201,12 +209,7 @@ impl Client {
     {
         let (call, stream) = self.start(method, request).await?;
         self.spawn_sender(&call, stream, codec.clone());
-        let headers = std::future::poll_fn(|cx| call.poll_headers(cx)).await?;
-        Ok(Response::from_parts(
-            Streaming::client(call, codec),
-            headers,
-            MetadataMap::new(),
-        ))
+        Ok(Response::new(Streaming::client(call, codec)))
     }
 
     fn spawn_sender<C, S>(&self, call: &ClientCall, stream: S, codec: C)

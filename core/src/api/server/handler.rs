@@ -20,7 +20,7 @@ use super::super::interceptor::{BoxFuture, Interceptors};
 use super::super::message::ResponseItem;
 use super::super::request::{Request, Response};
 use super::super::streaming::Streaming;
-use super::call::ServerCall;
+use super::call::CallHandle;
 
 /// A type-erased method handler, registered in a [`Router`](super::Router)
 /// under a path. Cheap to clone.
@@ -39,7 +39,7 @@ impl Handler {
     /// The future that serves one call: interceptors, then the method.
     pub(crate) fn serve(
         &self,
-        call: ServerCall,
+        call: CallHandle,
         head: Request<()>,
         interceptors: Interceptors,
     ) -> BoxFuture<'static, ()> {
@@ -56,7 +56,7 @@ impl fmt::Debug for Handler {
 trait ErasedHandler: Send + Sync + 'static {
     fn serve(
         self: Arc<Self>,
-        call: ServerCall,
+        call: CallHandle,
         head: Request<()>,
         interceptors: Interceptors,
     ) -> BoxFuture<'static, ()>;
@@ -170,7 +170,7 @@ where
 
 /// Runs the interceptors; a rejection finishes the call with its status.
 async fn intercept(
-    call: &ServerCall,
+    call: &CallHandle,
     head: Request<()>,
     interceptors: &Interceptors,
 ) -> Option<Request<()>> {
@@ -189,7 +189,7 @@ async fn intercept(
 /// Reads the one request message of a unary or server-streaming call
 /// (waiting for the client's half-close, as the other implementations do),
 /// and whether it arrived compressed.
-async fn read_one<C: Codec>(call: &ServerCall, codec: &mut C) -> Result<(C::Decode, bool), Status> {
+async fn read_one<C: Codec>(call: &CallHandle, codec: &mut C) -> Result<(C::Decode, bool), Status> {
     let first = std::future::poll_fn(|cx| call.poll_recv(cx)).await?;
     let Some(first) = first else {
         return Err(Status::internal(
@@ -210,22 +210,24 @@ async fn read_one<C: Codec>(call: &ServerCall, codec: &mut C) -> Result<(C::Deco
 /// An `Err` is a Trailers-Only response (no headers went out) carrying the
 /// status's metadata. Once a response is returned, its trailers go out
 /// however the call ends, merged with a failing status's metadata
-/// ([`ServerCall::finish`] says how).
+/// ([`CallHandle::finish`] says how).
 async fn respond_one<C: Codec>(
-    call: &ServerCall,
+    call: &CallHandle,
     codec: &mut C,
     result: Result<Response<C::Encode>, Status>,
 ) {
     match result {
         Ok(response) => {
-            if let Some(encoding) = response.compression() {
-                call.set_send_encoding(encoding);
-            }
+            let encoding = response.compression().map(|e| call.set_send_encoding(e));
+            let mut framer = call.framer(encoding);
             let (message, metadata, trailers) = response.into_parts();
             if !metadata.is_empty() && call.send_headers(&metadata).is_err() {
                 return;
             }
-            match call.send(codec, message, SendOptions::default()).await {
+            match call
+                .send(&mut framer, codec, message, SendOptions::default())
+                .await
+            {
                 Ok(()) => call.finish(Status::ok(), &trailers),
                 Err(status) => call.finish(status, &trailers),
             }
@@ -236,14 +238,14 @@ async fn respond_one<C: Codec>(
 
 /// Sends the headers, then every message of `stream` (each compressed or not
 /// as its item says), then the status. Stops early (dropping the stream)
-/// when the call is cancelled.
+/// when the call is cancelled (the task serving the call ends then too).
 ///
 /// The response's trailers go out however the stream ends: with `OK`, or
 /// merged with the metadata of the status the stream (or a failed send)
 /// ended with. An `Err` instead of a response is a Trailers-Only response
 /// carrying the status's metadata.
 async fn respond_stream<C, St>(
-    call: &ServerCall,
+    call: &CallHandle,
     codec: &mut C,
     result: Result<Response<St>, Status>,
 ) where
@@ -254,9 +256,8 @@ async fn respond_stream<C, St>(
         Ok(response) => response,
         Err(status) => return call.finish(status, &MetadataMap::new()),
     };
-    if let Some(encoding) = response.compression() {
-        call.set_send_encoding(encoding);
-    }
+    let encoding = response.compression().map(|e| call.set_send_encoding(e));
+    let mut framer = call.framer(encoding);
     let (stream, metadata, trailers) = response.into_parts();
     if call.send_headers(&metadata).is_err() {
         return;
@@ -278,7 +279,8 @@ async fn respond_stream<C, St>(
             Some(None) => return call.finish(Status::ok(), &trailers),
             Some(Some(Ok(outbound))) => {
                 let options = outbound.send_options();
-                if let Err(status) = call.send(codec, outbound.into_inner(), options).await {
+                let message = outbound.into_inner();
+                if let Err(status) = call.send(&mut framer, codec, message, options).await {
                     return call.finish(status, &trailers);
                 }
             }
@@ -306,7 +308,7 @@ where
 {
     fn serve(
         self: Arc<Self>,
-        call: ServerCall,
+        call: CallHandle,
         head: Request<()>,
         interceptors: Interceptors,
     ) -> BoxFuture<'static, ()> {
@@ -337,7 +339,7 @@ where
 {
     fn serve(
         self: Arc<Self>,
-        call: ServerCall,
+        call: CallHandle,
         head: Request<()>,
         interceptors: Interceptors,
     ) -> BoxFuture<'static, ()> {
@@ -367,7 +369,7 @@ where
 {
     fn serve(
         self: Arc<Self>,
-        call: ServerCall,
+        call: CallHandle,
         head: Request<()>,
         interceptors: Interceptors,
     ) -> BoxFuture<'static, ()> {
@@ -396,7 +398,7 @@ where
 {
     fn serve(
         self: Arc<Self>,
-        call: ServerCall,
+        call: CallHandle,
         head: Request<()>,
         interceptors: Interceptors,
     ) -> BoxFuture<'static, ()> {

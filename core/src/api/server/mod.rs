@@ -11,17 +11,18 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::pin::pin;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use crate::proto::{ServerConfig, ServerConnection};
+use crate::Status;
+use crate::proto::{ErrorCode, ServerConfig, ServerConnection};
 
-use super::runtime::{BoxIo, Io, Listener, Runtime, TimerSlot, sleep_until};
+use super::conn::Driver;
+use super::runtime::{BoxIo, Io, Listener, Runtime, sleep_until};
 use super::signal::Signal;
 use call::ServerConn;
-use driver::{ConnDriver, Shutdown};
+use driver::ServerDriver;
 
 pub use handler::Handler;
 pub use router::{Router, Routes};
@@ -72,7 +73,6 @@ impl Server {
     /// per connection. Returns at once.
     pub fn serve<L: Listener>(&self, listener: L, router: Router) -> ServerHandle {
         let registry = Arc::new(Registry::new(
-            Arc::clone(&self.runtime),
             listener.local_addr(),
             router.routes.shutdown_hooks().to_vec(),
         ));
@@ -132,14 +132,12 @@ impl Server {
         let engine = ServerConnection::with_io(io, Arc::clone(&self.config), self.runtime.now());
         let conn = Arc::new(ServerConn::new(engine));
         registry.insert(Arc::clone(&conn));
-        let driver = ConnDriver {
-            conn,
+        let driver = ServerDriver {
             registry: Arc::clone(registry),
             router,
             peer,
-            timer: TimerSlot::default(),
-            applied: Shutdown::None,
         };
+        let driver = Driver::new(conn, Arc::clone(&self.runtime), driver);
         self.runtime.spawn(Box::pin(driver));
     }
 
@@ -151,11 +149,7 @@ impl Server {
         peer: Option<SocketAddr>,
         router: Router,
     ) -> ServerHandle {
-        let registry = Arc::new(Registry::new(
-            Arc::clone(&self.runtime),
-            None,
-            router.routes.shutdown_hooks().to_vec(),
-        ));
+        let registry = Arc::new(Registry::new(None, router.routes.shutdown_hooks().to_vec()));
         registry.stop_accepting.fire(crate::Status::ok());
         registry.accept_loop_done.fire(crate::Status::ok());
         self.spawn_connection(Box::new(io), peer, router, &registry);
@@ -177,10 +171,7 @@ impl fmt::Debug for Server {
 
 /// The live connections of a server and its shutdown state.
 pub(crate) struct Registry {
-    /// Also the connection drivers' runtime (one pointer fewer in each).
-    pub(crate) runtime: Arc<dyn Runtime>,
     conns: Mutex<RegistryState>,
-    shutdown: AtomicU8,
     stop_accepting: Signal,
     accept_loop_done: Signal,
     local_addr: Option<SocketAddr>,
@@ -206,15 +197,9 @@ fn conn_key(conn: &Arc<ServerConn>) -> ConnKey {
 }
 
 impl Registry {
-    fn new(
-        runtime: Arc<dyn Runtime>,
-        local_addr: Option<SocketAddr>,
-        shutdown_hooks: Vec<router::ShutdownHook>,
-    ) -> Registry {
+    fn new(local_addr: Option<SocketAddr>, shutdown_hooks: Vec<router::ShutdownHook>) -> Registry {
         Registry {
-            runtime,
             conns: Mutex::default(),
-            shutdown: AtomicU8::default(),
             stop_accepting: Signal::default(),
             accept_loop_done: Signal::default(),
             local_addr,
@@ -254,26 +239,34 @@ impl Registry {
         }
     }
 
-    pub(crate) fn shutdown_step(&self) -> Shutdown {
-        match self.shutdown.load(Ordering::Acquire) {
-            0 => Shutdown::None,
-            1 => Shutdown::Graceful,
-            _ => Shutdown::Abort,
+    /// Sends GOAWAY on every connection: in-flight calls go on.
+    fn drain(&self) {
+        for conn in self.live() {
+            if let Some(engine) = conn.lock().engine.as_mut() {
+                engine.close_gracefully();
+            }
         }
     }
 
-    /// Asks every driver to apply `step` and wakes them.
-    fn set_shutdown(&self, step: Shutdown) {
-        let value = match step {
-            Shutdown::None => 0,
-            Shutdown::Graceful => 1,
-            Shutdown::Abort => 2,
-        };
-        self.shutdown.fetch_max(value, Ordering::AcqRel);
-        let conns: Vec<_> = self.lock().conns.values().cloned().collect();
-        for conn in conns {
-            conn.lock().wake_driver();
+    /// Cancels every call (the handlers see `UNAVAILABLE`, the clients
+    /// `CANCELLED`) and closes every connection.
+    fn abort(&self) {
+        let status = Status::unavailable("the server is shutting down");
+        for conn in self.live() {
+            let mut state = conn.lock();
+            let state = &mut *state;
+            for (_, slot) in state.calls.iter_mut() {
+                slot.side.cancel(status.clone());
+                slot.wake_all();
+            }
+            if let Some(engine) = state.engine.as_mut() {
+                engine.close(ErrorCode::NO_ERROR);
+            }
         }
+    }
+
+    fn live(&self) -> Vec<Arc<ServerConn>> {
+        self.lock().conns.values().cloned().collect()
     }
 
     fn connections(&self) -> usize {
@@ -316,14 +309,15 @@ impl ServerHandle {
     /// [`on_shutdown`](Router::on_shutdown) hooks (the health service turns
     /// `NOT_SERVING`), stops accepting, sends GOAWAY on every connection,
     /// lets in-flight calls finish for up to `grace`, then cancels what is
-    /// left (the clients see `CANCELLED`, the handlers see their call
-    /// cancelled with `UNAVAILABLE`) and closes the connections. Resolves
-    /// when every connection is closed.
+    /// left (the clients see `CANCELLED`: their streams are reset with
+    /// CANCEL before the connection closes; the handlers see their call
+    /// cancelled with `UNAVAILABLE`, and are dropped) and closes the
+    /// connections. Resolves when every connection is closed.
     pub async fn shutdown(&self, grace: Duration) {
         self.registry.run_shutdown_hooks();
         self.registry.stop_accepting.fire(crate::Status::ok());
         self.registry.accept_loop_done.wait().await;
-        self.registry.set_shutdown(Shutdown::Graceful);
+        self.registry.drain();
         let deadline = self.runtime.now() + grace;
         if !self.wait_empty_until(deadline).await {
             tracing::debug!(
@@ -339,7 +333,7 @@ impl ServerHandle {
         self.registry.run_shutdown_hooks();
         self.registry.stop_accepting.fire(crate::Status::ok());
         self.registry.accept_loop_done.wait().await;
-        self.registry.set_shutdown(Shutdown::Abort);
+        self.registry.abort();
         std::future::poll_fn(|cx| self.registry.poll_empty(cx.waker())).await;
     }
 

@@ -42,7 +42,7 @@ impl Routes {
 
     /// The handler for `path` with the path as registered (`'static`, so a
     /// call's context can name its method without a copy).
-    pub(crate) fn route(&self, path: &str) -> Option<(&'static str, &Handler)> {
+    pub(crate) fn lookup(&self, path: &str) -> Option<(&'static str, &Handler)> {
         self.handlers
             .get_key_value(path)
             .map(|(path, handler)| (*path, handler))

@@ -1,4 +1,4 @@
-//! The call handle a handler holds (`ServerCall`) over a real server
+//! The call handle a handler holds (`CallHandle`) over a real server
 //! engine, with the driver's part played by hand so that the moment between
 //! "the engine dropped the call" and "the driver handed out its `Cancelled`
 //! event" can be held still: reads of a client stream, and finishing with
@@ -12,15 +12,17 @@ use bytes::Bytes;
 
 use crate::Code;
 use crate::Status;
+use crate::codec::compression::Encoding;
 use crate::codec::metadata::MetadataMap;
 use crate::proto::{
     CallId, CallOptions, ClientConfig, ClientConnection, ClientEvent, MemoryTransport,
     ServerConfig, ServerConnection, ServerEvent,
 };
 
+use super::super::conn::CallSlot;
 use super::super::context::CallContext;
 use super::super::runtime::BoxIo;
-use super::super::server::call::{CallSlot, ServerCall, ServerConn};
+use super::super::server::call::{CallHandle, ServerConn};
 use super::status_metadata::md;
 
 /// A client engine and a server engine behind a [`ServerConn`], as the
@@ -64,7 +66,7 @@ impl World {
             if let Some(engine) = self.conn.lock().engine.as_mut() {
                 engine.drive_io(self.now, Waker::noop());
             }
-            let (bytes, _) = self.wire.take_outbound_bytes();
+            let bytes = self.wire.take_outbound_bytes();
             if !bytes.is_empty() {
                 self.client.handle_input(self.now, &bytes);
                 moved = true;
@@ -76,7 +78,7 @@ impl World {
     }
 
     /// The driver's work for a new call: a slot and a handle.
-    fn accept(&mut self) -> ServerCall {
+    fn accept(&mut self) -> CallHandle {
         self.pump();
         let mut state = self.conn.lock();
         let engine = state.engine.as_mut().expect("engine");
@@ -90,16 +92,9 @@ impl World {
             }
         };
         let context = CallContext::new(&path, None, None);
-        state.calls.insert(
-            call,
-            CallSlot {
-                reader: None,
-                writer: None,
-                context: context.clone(),
-            },
-        );
+        state.calls.insert(call, CallSlot::new(context.clone()));
         drop(state);
-        ServerCall::new(Arc::clone(&self.conn), call, context)
+        CallHandle::new(Arc::clone(&self.conn), call, context, Encoding::Identity)
     }
 
     /// The driver's work for the queued events: a `Cancelled` event cancels
@@ -111,9 +106,9 @@ impl World {
         let mut cancelled = Vec::new();
         while let Some(event) = engine.poll_event() {
             if let ServerEvent::Cancelled { call, status } = event
-                && let Some(slot) = state.calls.get_mut(&call)
+                && let Some(slot) = state.calls.get_mut(call)
             {
-                slot.context.cancel(status);
+                slot.side.cancel(status);
                 cancelled.push(call);
             }
         }
@@ -121,7 +116,7 @@ impl World {
     }
 }
 
-fn recv(call: &ServerCall) -> Poll<Result<Option<Bytes>, Status>> {
+fn recv(call: &CallHandle) -> Poll<Result<Option<Bytes>, Status>> {
     call.poll_recv(&mut Context::from_waker(Waker::noop()))
         .map(|r| r.map(|m| m.map(|m| m.data)))
 }
@@ -234,24 +229,23 @@ fn a_status_with_unencodable_trailers_still_reaches_the_client() {
     }
 }
 
-/// A message codec for `poll_send`: the bytes as they are.
-fn sent(call: &ServerCall, message: &'static [u8], compress: bool) -> Poll<Result<(), Status>> {
+/// Sends `message` as it is (framed outside the lock, as handlers do).
+fn sent(call: &CallHandle, message: &'static [u8], compress: bool) -> Poll<Result<(), Status>> {
     let mut codec = crate::codec::codec::BytesCodec;
-    let options = crate::proto::SendOptions {
-        compress,
-        ..Default::default()
+    let options = if compress {
+        crate::proto::SendOptions::default()
+    } else {
+        crate::proto::SendOptions::uncompressed()
     };
-    call.poll_send(
-        &mut Context::from_waker(Waker::noop()),
-        &mut codec,
-        &Bytes::from_static(message),
-        options,
-    )
+    let mut framer = call.framer(Some(Encoding::Gzip));
+    let framed = framer
+        .frame(&mut codec, &Bytes::from_static(message), options)
+        .unwrap();
+    call.poll_send(&mut Context::from_waker(Waker::noop()), &mut Some(framed))
 }
 
 #[test]
 fn each_message_keeps_its_own_compressed_flag_both_ways() {
-    use crate::codec::compression::Encoding;
     use crate::proto::SendOptions;
 
     let flags = [true, false, false, true];
@@ -271,9 +265,10 @@ fn each_message_keeps_its_own_compressed_flag_both_ways() {
             .send_message_options(
                 id,
                 body,
-                SendOptions {
-                    compress,
-                    ..Default::default()
+                if compress {
+                    SendOptions::default()
+                } else {
+                    SendOptions::uncompressed()
                 },
             )
             .unwrap();
@@ -313,7 +308,7 @@ fn each_message_keeps_its_own_compressed_flag_both_ways() {
 }
 
 /// A call whose client sent its (empty) request and half-closed, accepted.
-fn unary_call(world: &mut World) -> (CallId, ServerCall) {
+fn unary_call(world: &mut World) -> (CallId, CallHandle) {
     let id = world
         .client
         .start_call(world.now, "/t.T/Get", CallOptions::new())

@@ -219,18 +219,27 @@ fn a_successful_call_keeps_its_trailers_in_the_response() {
 }
 
 /// A streaming handler that fails before answering: a Trailers-Only
-/// response, so the call fails before it yields a stream.
+/// response. The call returns its stream before the server answers; the
+/// stream's headers and its first item are the failure.
 #[test]
 fn a_streaming_handler_error_is_trailers_only_with_metadata() {
     let pair = Pair::new(router());
-    let status = pair
-        .run(pair.client.server_streaming(
-            &EXPAND_ERR,
-            Request::new(Bytes::from_static(b"q")),
-            BytesCodec,
-        ))
-        .unwrap_err();
-    assert_failure(&status, &error_metadata());
+    let (headers, first) = pair.run(async {
+        let mut stream = pair
+            .client
+            .server_streaming(
+                &EXPAND_ERR,
+                Request::new(Bytes::from_static(b"q")),
+                BytesCodec,
+            )
+            .await
+            .unwrap()
+            .into_inner();
+        let headers = stream.headers().await.cloned();
+        (headers, stream.message().await)
+    });
+    assert_failure(&headers.unwrap_err(), &error_metadata());
+    assert_failure(&first.unwrap_err(), &error_metadata());
 }
 
 /// A stream that fails after the headers went out: the error the client's
@@ -249,8 +258,12 @@ fn a_stream_failing_after_headers_sends_merged_trailers() {
             )
             .await
             .unwrap();
-        let headers = response.metadata().clone();
+        assert!(
+            response.metadata().is_empty(),
+            "returned before the headers"
+        );
         let mut stream = response.into_inner();
+        let headers = stream.headers().await.unwrap().clone();
         let mut items = Vec::new();
         loop {
             match stream.message().await {
@@ -321,12 +334,15 @@ fn an_interceptor_rejection_brings_its_metadata() {
     let unary = pair
         .run(pair.client.unary(&UNARY_OK, denied(), BytesCodec))
         .unwrap_err();
-    let streaming = pair
-        .run(
-            pair.client
-                .server_streaming(&EXPAND_FAILS, denied(), BytesCodec),
-        )
-        .unwrap_err();
+    let streaming = pair.run(async {
+        let mut stream = pair
+            .client
+            .server_streaming(&EXPAND_FAILS, denied(), BytesCodec)
+            .await
+            .unwrap()
+            .into_inner();
+        stream.message().await.unwrap_err()
+    });
     for status in [unary, streaming] {
         assert_eq!(status.code(), Code::PERMISSION_DENIED, "{status:?}");
         assert_eq!(status.message(), "not you");

@@ -49,7 +49,7 @@ pub enum PingVerdict {
     Ok,
     /// The client pinged too often: send GOAWAY with ENHANCE_YOUR_CALM and
     /// debug data `too_many_pings`, then close the connection (see
-    /// [`encode_goaway`](super::encode_goaway)).
+    /// [`encode_goaway`](crate::proto::frame::encode_goaway)).
     TooManyPings,
 }
 

@@ -23,7 +23,11 @@ pair_test! {
         pair.client.cancel(queued);
         pair.drive();
         assert!(pair.finished(queued).is_none(), "no event for the application's own cancel");
-        assert_eq!(pair.client.recv_message(queued), Ok(None), "stale id reads as over");
+        assert_eq!(
+            pair.client.recv_message(queued),
+            Err(RecvError::Closed),
+            "a cancelled call's id is stale"
+        );
         pair.server.finish(first_sc, Status::ok(), &MetadataMap::new()).unwrap();
         assert!(pair.expect_finished(first).0.is_ok());
         pair.drive();
@@ -50,7 +54,14 @@ pair_test! {
         pair.client.cancel(call);
         assert_eq!(pair.server_cancelled(sc).unwrap().code(), Code::CANCELLED);
         assert_eq!(pair.server.send_message(sc, Bytes::new()), Err(SendError::Closed));
-        assert_eq!(pair.server.recv_message(sc), Err(RecvError::Closed), "over, not complete");
+        // Reads say why until the application lets go of the call.
+        assert!(
+            matches!(pair.server.recv_message(sc), Err(RecvError::Cancelled(ref s)) if s.code() == Code::CANCELLED),
+            "over, not complete"
+        );
+        assert_eq!(pair.server.open_calls(), 1, "held until released");
+        assert_eq!(pair.server.finish(sc, Status::ok(), &MetadataMap::new()), Err(CallError::Closed));
+        assert_eq!(pair.server.recv_message(sc), Err(RecvError::Closed), "released");
         assert_eq!(pair.server.open_calls(), 0);
         assert_eq!(pair.client.open_calls(), 0);
     }
@@ -107,9 +118,15 @@ pair_test! {
         pair.server.cancel(sc);
         let (status, _) = pair.expect_finished(call);
         assert_eq!(status.code(), Code::CANCELLED);
-        // A reset is a local failure for the client: unread messages are gone.
-        assert_eq!(pair.client.recv_message(call), Ok(None));
+        // A reset is a failure for the client: unread messages are gone, and
+        // the read says why (it releases the call).
+        assert!(matches!(
+            pair.client.recv_message(call),
+            Err(RecvError::Cancelled(ref s)) if s.code() == Code::CANCELLED
+        ));
         assert_eq!(pair.client.close_send(call), Err(CallError::Closed));
+        assert_eq!(pair.client.recv_message(call), Err(RecvError::Closed));
+        assert_eq!(pair.client.open_calls(), 0);
     }
 }
 
@@ -174,11 +191,15 @@ pair_test! {
             Err(RecvError::Cancelled(status)) => assert_eq!(status.code(), Code::CANCELLED),
             other => panic!("a reset stream read as {other:?}"),
         }
-        assert_eq!(pair.server.open_calls(), 0);
         let event = queued_cancel(&mut pair, sc).expect("the Cancelled event was still queued");
         assert_eq!(event.code(), Code::CANCELLED);
-        // Handed out now: the call reads as over, still never as complete.
+        // Handed out now: the call still reads as cancelled, never as
+        // complete, until the application lets go of it.
+        assert!(matches!(pair.server.recv_message(sc), Err(RecvError::Cancelled(_))));
+        assert_eq!(pair.server.open_calls(), 1);
+        pair.server.cancel(sc);
         assert_eq!(pair.server.recv_message(sc), Err(RecvError::Closed));
+        assert_eq!(pair.server.open_calls(), 0);
     }
 }
 

@@ -6,7 +6,7 @@ use bytes::{Bytes, BytesMut};
 use super::pair::{Pair, pair_test};
 use crate::codec::compression::{Encoding, EncodingSet, compress};
 use crate::codec::metadata::MetadataMap;
-use crate::proto::keepalive::FrameKind;
+use crate::proto::frame::FrameKind;
 use crate::proto::{CallOptions, ClientConfig, RecvError, ServerConfig, ServerEvent};
 use crate::{Code, Status};
 
@@ -19,7 +19,7 @@ fn supported() -> Vec<Encoding> {
 
 /// DATA bytes on the wire for one stream, each direction.
 fn data_bytes(pair: &Pair) -> (u32, u32) {
-    let sum = |frames: Vec<crate::proto::keepalive::FrameHeader>| {
+    let sum = |frames: Vec<crate::proto::frame::FrameHeader>| {
         frames
             .iter()
             .filter(|f| f.kind == FrameKind::DATA && f.stream_id == 1)
@@ -140,19 +140,18 @@ pair_test! {
         let want: Vec<(Bytes, bool)> =
             payloads.iter().enumerate().map(|(i, p)| (p.clone(), i % 2 == 0)).collect();
         for (i, p) in payloads.iter().enumerate() {
-            let options = SendOptions {
-                compress: i % 2 == 0,
-                ..SendOptions::default()
+            let options = if i % 2 == 0 {
+                SendOptions::default()
+            } else {
+                SendOptions::uncompressed()
             };
             if i < 2 {
                 pair.client.send_message_options(call, p.clone(), options).unwrap();
             } else {
-                pair.client
-                    .send_message_with_options(call, options, |b: &mut BytesMut| {
-                        b.extend_from_slice(p);
-                        Ok::<(), String>(())
-                    })
-                    .unwrap();
+                // Framed outside the engine, as the async layer does.
+                let encoding = options.encoding(pair.client.send_encoding(call).unwrap());
+                let framed = framed(p, encoding);
+                pair.client.send_framed(call, framed).unwrap();
             }
         }
         pair.client.close_send(call).unwrap();
@@ -165,19 +164,16 @@ pair_test! {
         assert_eq!(got, want);
         assert_eq!(pair.server.set_send_encoding(sc, Encoding::Gzip), Ok(Encoding::Gzip));
         for (i, p) in payloads.iter().enumerate() {
-            let options = SendOptions {
-                compress: i % 2 == 0,
-                ..SendOptions::default()
+            let options = if i % 2 == 0 {
+                SendOptions::default()
+            } else {
+                SendOptions::uncompressed()
             };
             if i < 2 {
                 pair.server.send_message_options(sc, p.clone(), options).unwrap();
             } else {
-                pair.server
-                    .send_message_with_options(sc, options, |b: &mut BytesMut| {
-                        b.extend_from_slice(p);
-                        Ok::<(), String>(())
-                    })
-                    .unwrap();
+                let encoding = options.encoding(pair.server.send_encoding(sc).unwrap());
+                pair.server.send_framed(sc, framed(p, encoding)).unwrap();
             }
         }
         pair.server.finish(sc, Status::ok(), &MetadataMap::new()).unwrap();
@@ -217,4 +213,14 @@ pair_test! {
             vec![(Bytes::from_static(b"x"), false), (Bytes::from_static(b"y"), false)]
         );
     }
+}
+
+/// `payload` framed with `encoding` outside any engine.
+fn framed(payload: &[u8], encoding: Encoding) -> crate::proto::FramedMessage {
+    let mut buf = BytesMut::new();
+    crate::proto::FramedMessage::encode(&mut buf, encoding, usize::MAX, None, |b: &mut BytesMut| {
+        b.extend_from_slice(payload);
+        Ok::<(), String>(())
+    })
+    .unwrap()
 }

@@ -6,8 +6,8 @@ use bytes::Bytes;
 
 use super::pair::{Pair, pair_test};
 use crate::codec::metadata::MetadataMap;
-use crate::proto::keepalive::FrameKind;
-use crate::proto::{CallOptions, ClientConfig, ServerConfig, ServerEvent};
+use crate::proto::frame::FrameKind;
+use crate::proto::{CallError, CallOptions, ClientConfig, RecvError, ServerConfig, ServerEvent};
 use crate::{Code, Status};
 
 /// A timeout whose `grpc-timeout` rounds up, so the server's deadline falls
@@ -81,6 +81,13 @@ pair_test! {
         assert_eq!(rst_stream_codes_to_server(&pair), vec![0x8], "RST_STREAM(CANCEL)");
         let cancelled = pair.server_cancelled(sc).expect("server told");
         assert_eq!(cancelled.code(), Code::CANCELLED);
+        // Both applications read why, which lets go of the client's call; the
+        // server's goes with its answer.
+        assert!(matches!(
+            pair.client.recv_message(call),
+            Err(RecvError::Cancelled(ref s)) if s.code() == Code::DEADLINE_EXCEEDED
+        ));
+        assert_eq!(pair.server.finish(sc, Status::ok(), &MetadataMap::new()), Err(CallError::Closed));
         assert_eq!(pair.client.open_calls(), 0);
         assert_eq!(pair.server.open_calls(), 0);
     }

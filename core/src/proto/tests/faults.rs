@@ -24,6 +24,9 @@ pair_test! {
             .unwrap()
             .0;
         assert!(matches!(error, Some(ConnectionError::TransportClosed)), "{error:?}");
+        // The call is held until the application lets go of it.
+        assert_eq!(pair.server.open_calls(), 1);
+        pair.server.cancel(sc);
         assert_eq!(pair.server.open_calls(), 0);
     }
 }
@@ -38,6 +41,7 @@ pair_test! {
         pair.server_vanishes();
         assert_eq!(pair.expect_finished(call).0.code(), Code::UNAVAILABLE);
         assert!(pair.client.is_closed());
+        assert!(pair.client_recv_all(call).1, "the end read");
         assert_eq!(pair.client.open_calls(), 0);
         assert!(pair.client.start_call(pair.now, "/f.F/Y", CallOptions::new()).is_err());
     }
@@ -104,8 +108,22 @@ fn reset_at(chunking: super::pair::Chunking, stage: usize, client_resets: bool) 
         pair.client.cancel(call);
     }
     pair.drive();
-    // A call finished by trailers keeps its unread messages until read.
+    // A call finished by trailers keeps its unread messages until read; one
+    // the engine ended is held until its end is read; a server call until
+    // the application answers.
     let _ = pair.client_recv_all(call);
+    let told: Vec<_> = pair
+        .server_events
+        .iter()
+        .filter_map(|e| match e {
+            ServerEvent::NewCall { call, .. } => Some(*call),
+            _ => None,
+        })
+        .chain(server_call)
+        .collect();
+    for sc in told {
+        let _ = pair.server.finish(sc, Status::ok(), &MetadataMap::new());
+    }
     // Whatever the point, both sides end up with no calls, and each side's
     // view is one of the legal outcomes.
     assert_eq!(

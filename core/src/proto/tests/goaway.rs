@@ -67,14 +67,17 @@ pair_test! {
 }
 
 pair_test! {
-    fn abrupt_close_fails_in_flight_calls(chunking) {
+    fn abrupt_close_cancels_in_flight_calls(chunking) {
         let mut pair = Pair::new(chunking);
         let call = pair.start("/g.G/Long", CallOptions::new());
         let (sc, _) = pair.accept();
         pair.server.close(ErrorCode::NO_ERROR);
         pair.drive();
-        assert_eq!(pair.server_cancelled(sc).unwrap().code(), Code::UNAVAILABLE);
-        assert_eq!(pair.expect_finished(call).0.code(), Code::UNAVAILABLE);
+        // Both ends see the call cancelled: the stream was reset with CANCEL
+        // before the GOAWAY.
+        assert_eq!(pair.server_cancelled(sc).unwrap().code(), Code::CANCELLED);
+        assert_eq!(pair.expect_finished(call).0.code(), Code::CANCELLED);
+        assert_eq!(pair.server.error().map(|e| e.fault()), Some(crate::proto::Fault::Local));
         assert!(pair.server.is_closed());
         assert!(pair.client.is_closed());
         assert_eq!(closed_events(&mut pair), (true, true));
@@ -95,7 +98,7 @@ pair_test! {
         pair.drive();
         let (status, _) = pair.expect_finished(second);
         assert_eq!(status.code(), Code::UNAVAILABLE, "{status}");
-        assert_eq!(pair.expect_finished(first).0.code(), Code::UNAVAILABLE);
+        assert_eq!(pair.expect_finished(first).0.code(), Code::CANCELLED);
         assert!(pair
             .server_events
             .iter()
@@ -130,7 +133,7 @@ pair_test! {
         let mut pair = Pair::new(chunking);
         let call = pair.start("/g.G/Long", CallOptions::new());
         let (sc, _) = pair.accept();
-        pair.client.close();
+        pair.client.close(crate::proto::ErrorCode::NO_ERROR);
         assert_eq!(pair.expect_finished(call).0.code(), Code::CANCELLED);
         assert_eq!(pair.server_cancelled(sc).unwrap().code(), Code::CANCELLED);
         pair.drive();

@@ -58,12 +58,21 @@ pair_test! {
             pair.server.send_message(sc, Bytes::from(vec![0u8; 101])),
             Err(SendError::MessageTooLarge { .. })
         ));
-        assert!(matches!(
-            pair.server.send_message_with(sc, |b: &mut bytes::BytesMut| {
+        let mut buf = bytes::BytesMut::new();
+        let framed = crate::proto::FramedMessage::encode(
+            &mut buf,
+            crate::codec::compression::Encoding::Identity,
+            usize::MAX,
+            None,
+            |b: &mut bytes::BytesMut| {
                 b.extend_from_slice(&[0; 101]);
                 Ok::<(), String>(())
-            }),
-            Err(SendError::MessageTooLarge { .. })
+            },
+        )
+        .unwrap();
+        assert!(matches!(
+            pair.server.send_framed(sc, framed),
+            Err(SendError::MessageTooLarge { len: 101, max: 100 })
         ));
     }
 }

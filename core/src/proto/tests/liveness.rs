@@ -8,7 +8,8 @@ use bytes::Bytes;
 use super::pair::{Pair, pair_test};
 use crate::Code;
 use crate::codec::metadata::MetadataMap;
-use crate::proto::keepalive::{FrameKind, KeepaliveConfig, LifetimeConfig, PingPolicyConfig};
+use crate::proto::frame::FrameKind;
+use crate::proto::keepalive::{KeepaliveConfig, LifetimeConfig, PingPolicyConfig};
 use crate::proto::{
     CallOptions, ClientConfig, ClientEvent, ConnectionError, ErrorCode, ServerConfig, ServerEvent,
 };
@@ -23,7 +24,7 @@ fn server_keepalive(interval: u64, timeout: u64) -> ServerConfig {
     config
 }
 
-fn pings(frames: Vec<crate::proto::keepalive::FrameHeader>) -> usize {
+fn pings(frames: Vec<crate::proto::frame::FrameHeader>) -> usize {
     frames.iter().filter(|f| f.is_ping()).count()
 }
 
@@ -213,7 +214,7 @@ pair_test! {
 pair_test! {
     fn an_idle_server_connection_gives_back_its_call_room_after_a_while(chunking) {
         let mut pair = Pair::new(chunking);
-        let trim = crate::proto::driver::IDLE_TRIM_AFTER;
+        let trim = crate::proto::shared::IDLE_TRIM_AFTER;
         let later = |at: Option<std::time::Instant>, now| at.is_none_or(|at| at > now + trim);
         assert!(later(pair.server.poll_timeout(), pair.now), "nothing to give back before a call");
         let (_, status, _) = pair.unary("/k.K/Once", b"x", |server, call, _, _| {

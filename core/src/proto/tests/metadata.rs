@@ -6,7 +6,7 @@ use bytes::Bytes;
 use super::pair::{Pair, pair_test};
 use crate::codec::metadata::MetadataMap;
 use crate::codec::status::{Any, RpcStatus};
-use crate::proto::keepalive::FrameKind;
+use crate::proto::frame::FrameKind;
 use crate::proto::{CallError, CallOptions};
 use crate::{Code, Status};
 
@@ -158,6 +158,7 @@ pair_test! {
         let (status, trailers) = pair.expect_finished(call);
         assert_eq!(status, Status::not_found("gone"));
         assert_eq!(trailers, sample("t"));
+        assert!(pair.client_recv_all(call).1);
         assert_eq!(pair.server.open_calls(), 0);
         assert_eq!(pair.client.open_calls(), 0);
     }

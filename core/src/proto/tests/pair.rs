@@ -15,7 +15,7 @@ use bytes::Bytes;
 
 use crate::Status;
 use crate::codec::metadata::MetadataMap;
-use crate::proto::keepalive::{FrameHeader, InboundFrameSniffer, MAX_FRAME_SIZE_LIMIT};
+use crate::proto::frame::{FrameHeader, frame_headers};
 use crate::proto::{
     CallId, CallOptions, CallPath, ClientConfig, ClientConnection, ClientEvent, RecvError,
     RequestHead, ServerConfig, ServerConnection, ServerEvent,
@@ -249,18 +249,12 @@ impl Pair {
     /// The frame headers the client sent so far (for debugging and
     /// wire-level assertions).
     pub(crate) fn frames_to_server(&self) -> Vec<FrameHeader> {
-        let mut frames = Vec::new();
-        let mut sniffer = InboundFrameSniffer::server(MAX_FRAME_SIZE_LIMIT);
-        let _ = sniffer.feed(&self.to_server.transcript, |h| frames.push(*h));
-        frames
+        frame_headers(&self.to_server.transcript, true)
     }
 
     /// The frame headers the server sent so far.
     pub(crate) fn frames_to_client(&self) -> Vec<FrameHeader> {
-        let mut frames = Vec::new();
-        let mut sniffer = InboundFrameSniffer::client(MAX_FRAME_SIZE_LIMIT);
-        let _ = sniffer.feed(&self.to_client.transcript, |h| frames.push(*h));
-        frames
+        frame_headers(&self.to_client.transcript, false)
     }
 
     // ----- conveniences ------------------------------------------------------
@@ -371,14 +365,18 @@ impl Pair {
         }
     }
 
-    /// Every message the client can read now, and whether the call is over.
+    /// Every message the client can read now, and whether the call is over
+    /// (the end read now, as `Ok(None)` or the call's failure, or before:
+    /// the call was released).
     pub(crate) fn client_recv_all(&mut self, call: CallId) -> (Vec<Bytes>, bool) {
         self.drive();
         let mut messages = Vec::new();
         loop {
             match self.client.recv_message(call) {
                 Ok(Some(m)) => messages.push(m),
-                Ok(None) => return (messages, true),
+                Ok(None) | Err(RecvError::Closed | RecvError::Cancelled(_)) => {
+                    return (messages, true);
+                }
                 Err(RecvError::Blocked) => return (messages, false),
                 Err(err) => panic!("client recv failed: {err}"),
             }

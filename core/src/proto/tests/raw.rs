@@ -90,7 +90,7 @@ fn shuttle(now: Instant, raw: &MemoryTransport, engine: &mut impl Engine) -> boo
         raw.push_inbound(&buf[..n]);
         moved = true;
     }
-    let (out, _) = raw.take_outbound_bytes();
+    let out = raw.take_outbound_bytes();
     if !out.is_empty() {
         match CHUNKING.with(std::cell::Cell::get) {
             Chunking::Whole => engine.input(now, &out),

@@ -227,7 +227,7 @@ pair_test! {
             server.finish(call, Status::ok(), &MetadataMap::new()).unwrap();
         });
         assert!(status.is_ok());
-        use crate::proto::keepalive::FrameKind;
+        use crate::proto::frame::FrameKind;
         let data: Vec<_> = pair
             .frames_to_server()
             .into_iter()
@@ -252,7 +252,7 @@ pair_test! {
         pair.client.close_send(call).unwrap();
         let (sc, _) = pair.accept();
         assert_eq!(pair.server_recv_all(sc), (vec![], true));
-        use crate::proto::keepalive::FrameKind;
+        use crate::proto::frame::FrameKind;
         let frames: Vec<_> = pair
             .frames_to_server()
             .into_iter()

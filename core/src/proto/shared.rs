@@ -1,5 +1,7 @@
-//! What server and client connections share: the wakers, the transport
-//! handle, the deadline queue, and the builders for h2.
+//! Pieces of a connection that are not the connection itself: what the
+//! next drive must do ([`DriveState`]: wakers, flags, the clock), the call
+//! deadlines ([`DeadlineQueue`]), when idle memory is given back
+//! ([`IdleTrim`]), and h2's builders from our limits.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -17,9 +19,11 @@ use super::wake::{CallWake, ConnWaker};
 /// before yielding; the rest is picked up by the next drive.
 pub(crate) const MAX_DRIVE_ROUNDS: usize = 64;
 
-/// The connection-wide plumbing.
+/// What the next drive must do, and the wakers that say so: h2 wakes the
+/// connection (`conn_waker`) when it wants to be polled, calls are woken
+/// into its ready queue, commands mark the state dirty.
 #[derive(Debug)]
-pub(crate) struct Plumbing {
+pub(crate) struct DriveState {
     pub(crate) ready_buf: Vec<CallId>,
     /// Also holds the queue of woken calls (`conn_waker.ready`).
     pub(crate) conn_waker: Arc<ConnWaker>,
@@ -39,11 +43,16 @@ pub(crate) struct Plumbing {
     pub(crate) deadlines: DeadlineQueue,
 }
 
-impl Plumbing {
-    /// Plumbing whose waker is the one holding `tap`'s state.
-    pub(crate) fn new(memory: Option<MemoryTransport>, now: Instant, tap: &TapHandle) -> Plumbing {
+impl DriveState {
+    /// The state of a new connection, whose waker is the one holding
+    /// `tap`'s state.
+    pub(crate) fn new(
+        memory: Option<MemoryTransport>,
+        now: Instant,
+        tap: &TapHandle,
+    ) -> DriveState {
         let conn_waker = Arc::clone(tap.conn_waker());
-        Plumbing {
+        DriveState {
             ready_buf: Vec::new(),
             conn_waker_handle: Waker::from(Arc::clone(&conn_waker)),
             conn_waker,
@@ -250,36 +259,35 @@ impl DeadlineQueue {
     }
 }
 
-/// h2's server builder from our limits.
-pub(crate) fn server_builder(limits: &Limits) -> h2::server::Builder {
-    let mut b = h2::server::Builder::new();
-    b.initial_window_size(limits.initial_stream_window)
-        .initial_connection_window_size(limits.initial_connection_window)
-        .max_frame_size(limits.max_frame_size)
-        .max_header_list_size(limits.max_header_list_size)
-        .max_concurrent_streams(limits.max_concurrent_streams)
-        .max_send_buffer_size(limits.max_send_buffer_per_call)
-        .max_concurrent_reset_streams(limits.max_concurrent_reset_streams)
-        .reset_stream_duration(limits.reset_stream_duration)
-        .max_pending_accept_reset_streams(limits.max_pending_accept_reset_streams)
-        .max_local_error_reset_streams(limits.max_local_error_reset_streams);
-    b
+/// Sets our limits on an h2 builder: the server's and the client's have
+/// the same methods but no trait in common.
+macro_rules! with_limits {
+    ($builder:expr, $limits:expr) => {{
+        let mut b = $builder;
+        let limits: &Limits = $limits;
+        b.initial_window_size(limits.initial_stream_window)
+            .initial_connection_window_size(limits.initial_connection_window)
+            .max_frame_size(limits.max_frame_size)
+            .max_header_list_size(limits.max_header_list_size)
+            .max_concurrent_streams(limits.max_concurrent_streams)
+            .max_send_buffer_size(limits.max_send_buffer_per_call)
+            .max_concurrent_reset_streams(limits.max_concurrent_reset_streams)
+            .reset_stream_duration(limits.reset_stream_duration)
+            .max_pending_accept_reset_streams(limits.max_pending_accept_reset_streams)
+            .max_local_error_reset_streams(limits.max_local_error_reset_streams);
+        b
+    }};
 }
 
-/// h2's client builder from our limits.
+/// h2's server builder from our limits.
+pub(crate) fn server_builder(limits: &Limits) -> h2::server::Builder {
+    with_limits!(h2::server::Builder::new(), limits)
+}
+
+/// h2's client builder from our limits (no server push: gRPC has none).
 pub(crate) fn client_builder(limits: &Limits) -> h2::client::Builder {
-    let mut b = h2::client::Builder::new();
-    b.initial_window_size(limits.initial_stream_window)
-        .initial_connection_window_size(limits.initial_connection_window)
-        .max_frame_size(limits.max_frame_size)
-        .max_header_list_size(limits.max_header_list_size)
-        .max_concurrent_streams(limits.max_concurrent_streams)
-        .max_send_buffer_size(limits.max_send_buffer_per_call)
-        .max_concurrent_reset_streams(limits.max_concurrent_reset_streams)
-        .reset_stream_duration(limits.reset_stream_duration)
-        .max_pending_accept_reset_streams(limits.max_pending_accept_reset_streams)
-        .max_local_error_reset_streams(limits.max_local_error_reset_streams)
-        .enable_push(false);
+    let mut b = with_limits!(h2::client::Builder::new(), limits);
+    b.enable_push(false);
     b
 }
 
@@ -352,8 +360,8 @@ mod tests {
     #[test]
     fn time_never_goes_back() {
         let t0 = Instant::now();
-        let tap = TapHandle::new(crate::proto::tap::TapState::new(false, 16_384));
-        let mut p = Plumbing::new(None, t0 + Duration::from_secs(5), &tap);
+        let tap = TapHandle::new(crate::proto::tap::TapState::new(false));
+        let mut p = DriveState::new(None, t0 + Duration::from_secs(5), &tap);
         assert_eq!(p.advance(t0), t0 + Duration::from_secs(5));
         assert_eq!(
             p.advance(t0 + Duration::from_secs(6)),
