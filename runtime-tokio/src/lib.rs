@@ -59,6 +59,14 @@ impl Runtime for TokioRuntime {
             sleep: tokio::time::sleep_until(deadline.into()),
         })
     }
+
+    /// tokio's clock, the one its timers run on: paused time in tests
+    /// (`tokio::time::pause`) moves `now` and the timers together. Read in
+    /// the calling thread's runtime context, where ferrule's tasks run; it
+    /// is the wall clock unless a runtime's clock was paused.
+    fn now(&self) -> Instant {
+        tokio::time::Instant::now().into_std()
+    }
 }
 
 pin_project_lite::pin_project! {
