@@ -10,11 +10,16 @@
 //! let channel = ferrule_tokio::channel("127.0.0.1:50051");
 //! # let _ = (server, channel); Ok(()) }
 //! ```
+//!
+//! They run on the tokio runtime they are called in. Called outside any
+//! (plain `fn main`, another executor), they run on a runtime of
+//! ferrule-tokio's own instead of panicking: see [`TokioRuntime::current`].
 
 mod tcp;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -36,21 +41,47 @@ pub struct TokioRuntime {
 }
 
 impl TokioRuntime {
-    /// The runtime this is called from.
+    /// The runtime this is called from; outside any, ferrule-tokio's own
+    /// (see [below](Self#outside-a-tokio-runtime)).
+    ///
+    /// # Outside a tokio runtime
+    /// Called where no tokio runtime is entered (plain `fn main`, a thread
+    /// of another executor), this returns a process-wide multi-threaded
+    /// runtime that ferrule-tokio builds on first use (one worker thread per
+    /// core, named `ferrule-tokio`) and keeps until the process exits, as
+    /// reqwest's blocking client does. Tasks, timers and sockets of what is
+    /// made there (servers, channels) run on it; their futures can be
+    /// awaited on any executor. To use a runtime of your own instead, call
+    /// this inside it or use [`from_handle`](Self::from_handle).
     ///
     /// # Panics
-    /// Outside a tokio runtime (as `tokio::spawn` does); see
-    /// [`from_handle`](Self::from_handle).
+    /// If that runtime is needed and cannot be built (the OS refused threads
+    /// or an IO driver).
     pub fn current() -> TokioRuntime {
-        TokioRuntime {
-            handle: Handle::current(),
-        }
+        let handle = Handle::try_current().unwrap_or_else(|_| fallback().clone());
+        TokioRuntime { handle }
     }
 
     /// The runtime behind `handle`.
     pub fn from_handle(handle: Handle) -> TokioRuntime {
         TokioRuntime { handle }
     }
+}
+
+/// ferrule-tokio's own runtime, for what is made outside any tokio runtime
+/// (see [`TokioRuntime::current`]).
+fn fallback() -> &'static Handle {
+    static FALLBACK: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    FALLBACK
+        .get_or_init(|| {
+            tracing::debug!("no tokio runtime entered: starting ferrule-tokio's own");
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_name("ferrule-tokio")
+                .build()
+                .expect("failed to create ferrule-tokio's fallback runtime")
+        })
+        .handle()
 }
 
 /// [`TokioRuntime::current`].
@@ -119,5 +150,5 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 }
 
 // `server`, `serve`, `channel`, `channel_with`, `connect`: on the current
-// tokio runtime (they panic outside one, like `TokioRuntime::current`).
+// tokio runtime, or outside one on ferrule-tokio's own (`TokioRuntime::current`).
 ferrule_core::adapter_functions!(TokioRuntime::current());

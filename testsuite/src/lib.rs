@@ -13,6 +13,7 @@
 
 pub mod cases;
 pub mod kill;
+pub mod outside;
 pub mod service;
 pub mod util;
 
