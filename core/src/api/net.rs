@@ -385,8 +385,6 @@ mod tests {
     use std::sync::Mutex;
     use std::task::{Context, Poll, Waker};
 
-    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-
     use super::*;
     use crate::api::Timer;
 
@@ -398,39 +396,10 @@ mod tests {
         attempts: Arc<Mutex<Vec<SocketAddr>>>,
     }
 
-    /// A connected stream that never carries a byte.
-    #[derive(Debug)]
-    struct Silent;
-
-    impl AsyncRead for Silent {
-        fn poll_read(
-            self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-            _: &mut ReadBuf<'_>,
-        ) -> Poll<io::Result<()>> {
-            Poll::Pending
-        }
-    }
-
-    impl AsyncWrite for Silent {
-        fn poll_write(
-            self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-            _: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            Poll::Pending
-        }
-        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-    }
-
     impl Network for FakeNetwork {
         type Listener = SocketAddr;
-        type Stream = Silent;
+        /// A connected stream: whatever carries bytes will do.
+        type Stream = io::Cursor<Vec<u8>>;
 
         async fn bind(&self, addr: SocketAddr) -> io::Result<SocketAddr> {
             if addr.port() == 1 {
@@ -443,16 +412,16 @@ mod tests {
             Ok(*listener)
         }
 
-        async fn accept(&self, _: &SocketAddr) -> io::Result<(Silent, SocketAddr)> {
+        async fn accept(&self, _: &SocketAddr) -> io::Result<(Self::Stream, SocketAddr)> {
             std::future::pending().await
         }
 
-        async fn connect(&self, addr: SocketAddr) -> io::Result<Silent> {
+        async fn connect(&self, addr: SocketAddr) -> io::Result<Self::Stream> {
             self.attempts.lock().unwrap().push(addr);
             if addr.is_ipv6() {
                 return Err(io::ErrorKind::ConnectionRefused.into());
             }
-            Ok(Silent)
+            Ok(io::Cursor::default())
         }
 
         async fn resolve(&self, host_port: &str) -> io::Result<Vec<SocketAddr>> {
