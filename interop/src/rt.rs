@@ -48,7 +48,8 @@ impl RuntimeKind {
     }
 
     /// The runtime handle for timers and tasks. Call it inside
-    /// [`block_on`](Self::block_on) (tokio needs a current runtime).
+    /// [`block_on`](Self::block_on) (tokio's is the runtime it is called
+    /// in; outside one it would be ferrule-tokio's own).
     pub fn runtime(self) -> Arc<dyn Runtime> {
         match self {
             RuntimeKind::Smol => Arc::new(ferrule::smol::SmolRuntime),

@@ -1,9 +1,9 @@
 //! ferrule-smol: runs ferrule on smol (async-io + async-executor). It binds
 //! and nothing else: the [`Runtime`] (spawn on an executor, async-io timers),
-//! TCP listening and connecting (a [`TcpStream`] with the IO traits h2 reads
-//! and writes), a bridge to those traits from any `futures-io` stream
-//! ([`Compat`]), and a few conveniences. Everything else is in
-//! `ferrule_core::api`.
+//! the sockets ([`Network`](ferrule_core::api::Network): a [`TcpStream`]
+//! with the IO traits h2 reads and writes), and a bridge to those traits from any `futures-io` stream
+//! ([`Compat`]). TCP listening, connecting and the conveniences (`serve`,
+//! `channel`, ...) are `ferrule_core::api`'s, on these sockets.
 //!
 //! ```no_run
 //! # async fn demo(router: ferrule_core::api::Router) -> std::io::Result<()> {
@@ -39,7 +39,6 @@ mod tcp;
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -47,15 +46,22 @@ use std::time::Instant;
 
 use ferrule_core::Status;
 use ferrule_core::api::{
-    Channel, ChannelConfig, Connector, Listener, Router, Runtime, Server, ServerHandle, Timer,
+    Channel, ChannelConfig, Router, Runtime, Server, ServerHandle, Tcp, Timer, ToTcpAddrs,
 };
-use smol::net::AsyncToSocketAddrs;
 
 pub use compat::Compat;
 pub use smol::Executor;
 pub use tcp::TcpStream;
 
-/// The smol [`Runtime`]: tasks on smol's global executor, async-io timers.
+/// A TCP listener on smol's sockets; accepted streams get `TCP_NODELAY`.
+pub type TcpListener = ferrule_core::api::TcpListener<SmolRuntime>;
+
+/// A TCP connector to `host:port` on smol's sockets: the name is looked up
+/// on every attempt and its addresses tried in order.
+pub type TcpConnector = ferrule_core::api::TcpConnector<SmolRuntime>;
+
+/// The smol [`Runtime`]: tasks on smol's global executor, async-io timers
+/// and sockets (its [`Network`](ferrule_core::api::Network)).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SmolRuntime;
 
@@ -79,7 +85,7 @@ impl Runtime for SmolRuntime {
 /// The smol [`Runtime`] on an executor the program chooses and runs (for
 /// instance on the thread that drives IO: [`block_on`](Self::block_on), so
 /// that a task woken by IO runs without a wake crossing threads);
-/// async-io timers.
+/// async-io timers and sockets, as [`SmolRuntime`].
 ///
 /// Tasks make progress only while something runs the executor.
 #[derive(Debug, Clone)]
@@ -100,34 +106,35 @@ impl ExecutorRuntime {
         smol::block_on(self.executor.run(future))
     }
 
+    /// TCP with tasks on this runtime, sockets on async-io.
+    fn tcp(&self) -> Tcp<SmolRuntime> {
+        Tcp::new(Arc::new(self.clone()), SmolRuntime)
+    }
+
     /// A [`Server`] on this runtime.
     pub fn server(&self) -> Server {
-        Server::new(self.clone())
+        self.tcp().server()
     }
 
     /// Binds `addr` and serves `router` on this runtime with the default
     /// configuration.
-    pub async fn serve(
-        &self,
-        addr: impl AsyncToSocketAddrs,
-        router: Router,
-    ) -> io::Result<ServerHandle> {
-        serve_on(self.server(), addr, router).await
+    pub async fn serve(&self, addr: impl ToTcpAddrs, router: Router) -> io::Result<ServerHandle> {
+        self.tcp().serve(addr, router).await
     }
 
     /// A lazily connecting [`Channel`] to `target` on this runtime.
     pub fn channel(&self, target: &str) -> Channel {
-        self.channel_with(target, ChannelConfig::default())
+        self.tcp().channel(target)
     }
 
     /// A lazily connecting [`Channel`] on this runtime with `config`.
     pub fn channel_with(&self, target: &str, config: ChannelConfig) -> Channel {
-        channel_on(self.clone(), target, config)
+        self.tcp().channel_with(target, config)
     }
 
     /// A channel to `target` on this runtime, connected before returning.
     pub async fn connect(&self, target: &str) -> Result<Channel, Status> {
-        connected(self.channel(target)).await
+        self.tcp().connect(target).await
     }
 }
 
@@ -163,57 +170,6 @@ impl Timer for SmolTimer {
     }
 }
 
-/// A TCP [`Listener`]; accepted sockets get `TCP_NODELAY`.
-#[derive(Debug)]
-pub struct TcpListener {
-    inner: smol::net::TcpListener,
-}
-
-impl TcpListener {
-    /// Binds to `addr` (`127.0.0.1:0` for an ephemeral port).
-    pub async fn bind(addr: impl AsyncToSocketAddrs) -> io::Result<TcpListener> {
-        Ok(TcpListener {
-            inner: smol::net::TcpListener::bind(addr).await?,
-        })
-    }
-}
-
-impl Listener for TcpListener {
-    type Io = TcpStream;
-
-    async fn accept(&mut self) -> io::Result<(TcpStream, Option<SocketAddr>)> {
-        let (stream, peer) = self.inner.accept().await?;
-        Ok((TcpStream::from_smol(stream)?, Some(peer)))
-    }
-
-    fn local_addr(&self) -> Option<SocketAddr> {
-        self.inner.local_addr().ok()
-    }
-}
-
-/// A TCP [`Connector`] to `host:port` (resolved on every attempt).
-#[derive(Debug, Clone)]
-pub struct TcpConnector {
-    target: String,
-}
-
-impl TcpConnector {
-    /// Connects to `target`: `host:port`, optionally prefixed `http://`.
-    pub fn new(target: &str) -> TcpConnector {
-        TcpConnector {
-            target: ferrule_core::api::authority_of(target).to_owned(),
-        }
-    }
-}
-
-impl Connector for TcpConnector {
-    type Io = TcpStream;
-
-    async fn connect(&self) -> io::Result<TcpStream> {
-        TcpStream::connect(self.target.as_str()).await
-    }
-}
-
 /// Runs `future` to completion on this thread, driving IO and timers; tasks
 /// spawned meanwhile run on smol's global executor (see [`ExecutorRuntime`]
 /// for one thread).
@@ -221,49 +177,7 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     smol::block_on(future)
 }
 
-/// A [`Server`] on smol.
-pub fn server() -> Server {
-    Server::new(SmolRuntime)
-}
-
-/// Binds `addr` and serves `router` with the default configuration.
-pub async fn serve(addr: impl AsyncToSocketAddrs, router: Router) -> io::Result<ServerHandle> {
-    serve_on(server(), addr, router).await
-}
-
-async fn serve_on(
-    server: Server,
-    addr: impl AsyncToSocketAddrs,
-    router: Router,
-) -> io::Result<ServerHandle> {
-    let listener = TcpListener::bind(addr).await?;
-    Ok(server.serve(listener, router))
-}
-
-/// A lazily connecting [`Channel`] to `target` (`host:port` or
-/// `http://host:port`) with the default configuration.
-pub fn channel(target: &str) -> Channel {
-    channel_with(target, ChannelConfig::default())
-}
-
-/// A lazily connecting [`Channel`] with `config`; its `:authority` is set to
-/// `target`'s.
-pub fn channel_with(target: &str, config: ChannelConfig) -> Channel {
-    channel_on(SmolRuntime, target, config)
-}
-
-fn channel_on(runtime: impl Runtime, target: &str, mut config: ChannelConfig) -> Channel {
-    config.client.authority = ferrule_core::api::authority_of(target).to_owned();
-    Channel::new(runtime, TcpConnector::new(target), config)
-}
-
-/// A channel to `target`, connected before returning (`UNAVAILABLE` if the
-/// server cannot be reached).
-pub async fn connect(target: &str) -> Result<Channel, Status> {
-    connected(channel(target)).await
-}
-
-async fn connected(channel: Channel) -> Result<Channel, Status> {
-    channel.ready().await?;
-    Ok(channel)
-}
+// `server`, `serve`, `channel`, `channel_with`, `connect`: tasks on smol's
+// global executor. No runtime needs to be running: async-io starts its
+// reactor thread on first use.
+ferrule_core::adapter_functions!(SmolRuntime);

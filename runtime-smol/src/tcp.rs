@@ -1,4 +1,5 @@
-//! A TCP stream for h2 that remembers when the socket ran dry.
+//! smol's sockets as ferrule's [`Network`], and a TCP stream for h2 that
+//! remembers when the socket ran dry.
 //!
 //! smol's `TcpStream` tries the read system call on every `poll_read` and
 //! asks the reactor only when it fails, and h2 polls its reader several times
@@ -13,10 +14,42 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
+use ferrule_core::api::Network;
 use smol::Async;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::SmolRuntime;
 use crate::read_offer::ReadOffer;
+
+/// async-io's reactor, with names looked up on smol's blocking pool.
+impl Network for SmolRuntime {
+    type Listener = smol::net::TcpListener;
+    type Stream = TcpStream;
+
+    async fn bind(&self, addr: SocketAddr) -> io::Result<smol::net::TcpListener> {
+        smol::net::TcpListener::bind(addr).await
+    }
+
+    fn local_addr(&self, listener: &smol::net::TcpListener) -> io::Result<SocketAddr> {
+        listener.local_addr()
+    }
+
+    async fn accept(
+        &self,
+        listener: &smol::net::TcpListener,
+    ) -> io::Result<(TcpStream, SocketAddr)> {
+        let (stream, peer) = listener.accept().await?;
+        Ok((TcpStream::from_smol(stream)?, peer))
+    }
+
+    async fn connect(&self, addr: SocketAddr) -> io::Result<TcpStream> {
+        TcpStream::from_smol(smol::net::TcpStream::connect(addr).await?)
+    }
+
+    async fn resolve(&self, host_port: &str) -> io::Result<Vec<SocketAddr>> {
+        smol::net::resolve(host_port).await
+    }
+}
 
 /// A TCP connection as h2 reads and writes it (tokio's IO traits on
 /// async-io's reactor).
@@ -32,12 +65,6 @@ pub struct TcpStream {
 }
 
 impl TcpStream {
-    /// Connects to `addr` (any of its resolved addresses, in order).
-    pub(crate) async fn connect(addr: &str) -> io::Result<TcpStream> {
-        let stream = smol::net::TcpStream::connect(addr).await?;
-        TcpStream::from_smol(stream)
-    }
-
     /// Adopts one of smol's streams and turns Nagle off (gRPC messages are
     /// small and latency-bound).
     pub(crate) fn from_smol(stream: smol::net::TcpStream) -> io::Result<TcpStream> {
@@ -152,8 +179,8 @@ mod tests {
 
     async fn pair() -> (TcpStream, StdTcpStream) {
         let listener = StdTcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let ours = TcpStream::connect(&addr).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let ours = SmolRuntime.connect(addr).await.unwrap();
         let (theirs, _) = listener.accept().unwrap();
         (ours, theirs)
     }

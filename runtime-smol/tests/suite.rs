@@ -3,35 +3,22 @@
 //! test's own thread.
 
 use std::future::Future;
-use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use ferrule_core::api::{Channel, ChannelConfig, Runtime};
-use ferrule_smol::{Executor, ExecutorRuntime, SmolRuntime, TcpListener};
+use ferrule_core::api::Runtime;
+use ferrule_smol::{Executor, ExecutorRuntime, SmolRuntime};
 
 struct Smol;
 
 impl ferrule_testsuite::Harness for Smol {
-    type Listener = TcpListener;
+    type Network = SmolRuntime;
 
-    fn block_on<F: Future + Send + 'static>(future: F) -> F::Output
-    where
-        F::Output: Send,
-    {
-        smol::block_on(future)
+    fn block_on(test: impl Future<Output = ()> + Send + 'static) {
+        smol::block_on(test);
     }
 
     fn runtime() -> Arc<dyn Runtime> {
         Arc::new(SmolRuntime)
-    }
-
-    fn bind(addr: SocketAddr) -> impl Future<Output = io::Result<TcpListener>> + Send {
-        TcpListener::bind(addr)
-    }
-
-    fn channel(addr: SocketAddr, config: ChannelConfig) -> Channel {
-        ferrule_smol::channel_with(&addr.to_string(), config)
     }
 }
 
@@ -47,25 +34,14 @@ fn one_thread() -> ExecutorRuntime {
 struct SmolOneThread;
 
 impl ferrule_testsuite::Harness for SmolOneThread {
-    type Listener = TcpListener;
+    type Network = SmolRuntime;
 
-    fn block_on<F: Future + Send + 'static>(future: F) -> F::Output
-    where
-        F::Output: Send,
-    {
-        one_thread().block_on(future)
+    fn block_on(test: impl Future<Output = ()> + Send + 'static) {
+        one_thread().block_on(test);
     }
 
     fn runtime() -> Arc<dyn Runtime> {
         Arc::new(one_thread())
-    }
-
-    fn bind(addr: SocketAddr) -> impl Future<Output = io::Result<TcpListener>> + Send {
-        TcpListener::bind(addr)
-    }
-
-    fn channel(addr: SocketAddr, config: ChannelConfig) -> Channel {
-        one_thread().channel_with(&addr.to_string(), config)
     }
 }
 

@@ -1,6 +1,8 @@
 //! ferrule-tokio: runs ferrule on tokio. It binds and nothing else: the
-//! [`Runtime`] (spawn, timers), TCP listening and connecting, and a few
-//! conveniences. Everything else is in `ferrule_core::api`.
+//! [`Runtime`] (spawn, timers, tokio's clock) and the sockets
+//! ([`Network`](ferrule_core::api::Network)).
+//! TCP listening, connecting and the conveniences (`serve`, `channel`, ...)
+//! are `ferrule_core::api`'s, on these sockets.
 //!
 //! ```no_run
 //! # async fn demo(router: ferrule_core::api::Router) -> std::io::Result<()> {
@@ -8,42 +10,84 @@
 //! let channel = ferrule_tokio::channel("127.0.0.1:50051");
 //! # let _ = (server, channel); Ok(()) }
 //! ```
+//!
+//! They run on the tokio runtime they are called in. Called outside any
+//! (plain `fn main`, another executor), they run on a runtime of
+//! ferrule-tokio's own instead of panicking: see [`TokioRuntime::current`].
+
+mod tcp;
 
 use std::future::Future;
-use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use ferrule_core::Status;
-use ferrule_core::api::{
-    Channel, ChannelConfig, Connector, Listener, Router, Runtime, Server, ServerHandle, Timer,
-};
-use tokio::net::{TcpStream, ToSocketAddrs};
+use ferrule_core::api::{Runtime, Timer};
 use tokio::runtime::Handle;
 
-/// The tokio [`Runtime`]: tasks and timers on a tokio runtime's handle.
+/// A TCP listener on tokio's sockets; accepted streams get `TCP_NODELAY`.
+pub type TcpListener = ferrule_core::api::TcpListener<TokioRuntime>;
+
+/// A TCP connector to `host:port` on tokio's sockets: the name is looked up
+/// on every attempt and its addresses tried in order.
+pub type TcpConnector = ferrule_core::api::TcpConnector<TokioRuntime>;
+
+/// The tokio [`Runtime`]: tasks, timers and sockets (its
+/// [`Network`](ferrule_core::api::Network)) on a tokio runtime's handle.
 #[derive(Debug, Clone)]
 pub struct TokioRuntime {
     handle: Handle,
 }
 
 impl TokioRuntime {
-    /// The runtime this is called from.
+    /// The runtime this is called from; outside any, ferrule-tokio's own
+    /// (see [below](Self#outside-a-tokio-runtime)).
+    ///
+    /// # Outside a tokio runtime
+    /// Called where no tokio runtime is entered (plain `fn main`, a thread
+    /// of another executor), this returns a process-wide multi-threaded
+    /// runtime that ferrule-tokio builds on first use (one worker thread per
+    /// core, named `ferrule-tokio`) and keeps until the process exits, as
+    /// reqwest's blocking client does. Tasks, timers and sockets of what is
+    /// made there (servers, channels) run on it; their futures can be
+    /// awaited on any executor. To use a runtime of your own instead, call
+    /// this inside it or use [`from_handle`](Self::from_handle).
     ///
     /// # Panics
-    /// Outside a tokio runtime (as `tokio::spawn` does); see
-    /// [`from_handle`](Self::from_handle).
+    /// If that runtime is needed and cannot be built (the OS refused threads
+    /// or an IO driver).
     pub fn current() -> TokioRuntime {
-        TokioRuntime {
-            handle: Handle::current(),
-        }
+        let handle = Handle::try_current().unwrap_or_else(|_| fallback().clone());
+        TokioRuntime { handle }
     }
 
     /// The runtime behind `handle`.
     pub fn from_handle(handle: Handle) -> TokioRuntime {
         TokioRuntime { handle }
+    }
+}
+
+/// ferrule-tokio's own runtime, for what is made outside any tokio runtime
+/// (see [`TokioRuntime::current`]).
+fn fallback() -> &'static Handle {
+    static FALLBACK: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    FALLBACK
+        .get_or_init(|| {
+            tracing::debug!("no tokio runtime entered: starting ferrule-tokio's own");
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_name("ferrule-tokio")
+                .build()
+                .expect("failed to create ferrule-tokio's fallback runtime")
+        })
+        .handle()
+}
+
+/// [`TokioRuntime::current`].
+impl Default for TokioRuntime {
+    fn default() -> TokioRuntime {
+        TokioRuntime::current()
     }
 }
 
@@ -58,6 +102,14 @@ impl Runtime for TokioRuntime {
         Box::pin(TokioTimer {
             sleep: tokio::time::sleep_until(deadline.into()),
         })
+    }
+
+    /// tokio's clock, the one its timers run on: paused time in tests
+    /// (`tokio::time::pause`) moves `now` and the timers together. Read in
+    /// the calling thread's runtime context, where ferrule's tasks run; it
+    /// is the wall clock unless a runtime's clock was paused.
+    fn now(&self) -> Instant {
+        tokio::time::Instant::now().into_std()
     }
 }
 
@@ -84,61 +136,6 @@ impl Timer for TokioTimer {
     }
 }
 
-/// A TCP [`Listener`]; accepted sockets get `TCP_NODELAY`.
-#[derive(Debug)]
-pub struct TcpListener {
-    inner: tokio::net::TcpListener,
-}
-
-impl TcpListener {
-    /// Binds to `addr` (`127.0.0.1:0` for an ephemeral port).
-    pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
-        Ok(TcpListener {
-            inner: tokio::net::TcpListener::bind(addr).await?,
-        })
-    }
-}
-
-impl Listener for TcpListener {
-    type Io = TcpStream;
-
-    async fn accept(&mut self) -> io::Result<(TcpStream, Option<SocketAddr>)> {
-        let (stream, peer) = self.inner.accept().await?;
-        // gRPC messages are small and latency-bound: no Nagle.
-        stream.set_nodelay(true)?;
-        Ok((stream, Some(peer)))
-    }
-
-    fn local_addr(&self) -> Option<SocketAddr> {
-        self.inner.local_addr().ok()
-    }
-}
-
-/// A TCP [`Connector`] to `host:port` (resolved on every attempt).
-#[derive(Debug, Clone)]
-pub struct TcpConnector {
-    target: String,
-}
-
-impl TcpConnector {
-    /// Connects to `target`: `host:port`, optionally prefixed `http://`.
-    pub fn new(target: &str) -> TcpConnector {
-        TcpConnector {
-            target: ferrule_core::api::authority_of(target).to_owned(),
-        }
-    }
-}
-
-impl Connector for TcpConnector {
-    type Io = TcpStream;
-
-    async fn connect(&self) -> io::Result<TcpStream> {
-        let stream = TcpStream::connect(self.target.as_str()).await?;
-        stream.set_nodelay(true)?;
-        Ok(stream)
-    }
-}
-
 /// Runs `future` to completion on a new multi-threaded tokio runtime (with
 /// IO and timers), as `#[tokio::main]` would.
 ///
@@ -152,38 +149,6 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
         .block_on(future)
 }
 
-/// A [`Server`] on the current tokio runtime.
-///
-/// # Panics
-/// Outside a tokio runtime, like every function here that builds a
-/// [`TokioRuntime`] (`serve`, `channel`, `channel_with`, `connect`).
-pub fn server() -> Server {
-    Server::new(TokioRuntime::current())
-}
-
-/// Binds `addr` and serves `router` with the default configuration.
-pub async fn serve(addr: impl ToSocketAddrs, router: Router) -> io::Result<ServerHandle> {
-    let listener = TcpListener::bind(addr).await?;
-    Ok(server().serve(listener, router))
-}
-
-/// A lazily connecting [`Channel`] to `target` (`host:port` or
-/// `http://host:port`) with the default configuration.
-pub fn channel(target: &str) -> Channel {
-    channel_with(target, ChannelConfig::default())
-}
-
-/// A lazily connecting [`Channel`] with `config`; its `:authority` is set to
-/// `target`'s.
-pub fn channel_with(target: &str, mut config: ChannelConfig) -> Channel {
-    config.client.authority = ferrule_core::api::authority_of(target).to_owned();
-    Channel::new(TokioRuntime::current(), TcpConnector::new(target), config)
-}
-
-/// A channel to `target`, connected before returning (`UNAVAILABLE` if the
-/// server cannot be reached).
-pub async fn connect(target: &str) -> Result<Channel, Status> {
-    let channel = channel(target);
-    channel.ready().await?;
-    Ok(channel)
-}
+// `server`, `serve`, `channel`, `channel_with`, `connect`: on the current
+// tokio runtime, or outside one on ferrule-tokio's own (`TokioRuntime::current`).
+ferrule_core::adapter_functions!(TokioRuntime::current());

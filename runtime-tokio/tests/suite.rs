@@ -1,40 +1,27 @@
 //! The shared socket-level suite, on tokio (multi-threaded).
 
 use std::future::Future;
-use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use ferrule_core::api::{Channel, ChannelConfig, Runtime};
-use ferrule_tokio::{TcpListener, TokioRuntime};
+use ferrule_core::api::Runtime;
+use ferrule_tokio::TokioRuntime;
 
 struct Tokio;
 
 impl ferrule_testsuite::Harness for Tokio {
-    type Listener = TcpListener;
+    type Network = TokioRuntime;
 
-    fn block_on<F: Future + Send + 'static>(future: F) -> F::Output
-    where
-        F::Output: Send,
-    {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
+    fn block_on(test: impl Future<Output = ()> + Send + 'static) {
+        tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
-            .expect("a tokio runtime");
-        runtime.block_on(future)
+            .expect("a tokio runtime")
+            .block_on(test);
     }
 
     fn runtime() -> Arc<dyn Runtime> {
         Arc::new(TokioRuntime::current())
-    }
-
-    fn bind(addr: SocketAddr) -> impl Future<Output = io::Result<TcpListener>> + Send {
-        TcpListener::bind(addr)
-    }
-
-    fn channel(addr: SocketAddr, config: ChannelConfig) -> Channel {
-        ferrule_tokio::channel_with(&addr.to_string(), config)
     }
 }
 

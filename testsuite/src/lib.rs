@@ -13,6 +13,7 @@
 
 pub mod cases;
 pub mod kill;
+pub mod outside;
 pub mod service;
 pub mod util;
 
@@ -21,28 +22,32 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use ferrule_core::api::{Channel, ChannelConfig, Listener, Runtime};
+use ferrule_core::api::{Channel, ChannelConfig, Network, Runtime, Tcp, TcpListener};
 
 pub use util::{wait_until, within};
 
 /// One runtime, as the suite needs it.
 pub trait Harness: 'static {
-    /// The listener type of the adapter.
-    type Listener: Listener;
+    /// The adapter's sockets.
+    type Network: Network + Default;
 
-    /// Runs `future` to completion on this runtime (the test's main task).
-    fn block_on<F: Future + Send + 'static>(future: F) -> F::Output
-    where
-        F::Output: Send;
+    /// Runs `test` to completion on this runtime (the test's main task).
+    fn block_on(test: impl Future<Output = ()> + Send + 'static);
 
-    /// The runtime, for servers and timers.
+    /// The runtime, for servers, channels and timers.
     fn runtime() -> Arc<dyn Runtime>;
 
     /// Binds a TCP listener to `addr` (port 0 for an ephemeral port).
-    fn bind(addr: SocketAddr) -> impl Future<Output = io::Result<Self::Listener>> + Send;
+    fn bind(
+        addr: SocketAddr,
+    ) -> impl Future<Output = io::Result<TcpListener<Self::Network>>> + Send {
+        TcpListener::bind(addr)
+    }
 
     /// A lazily connecting channel to `addr`.
-    fn channel(addr: SocketAddr, config: ChannelConfig) -> Channel;
+    fn channel(addr: SocketAddr, config: ChannelConfig) -> Channel {
+        Tcp::new(Self::runtime(), Self::Network::default()).channel_with(&addr.to_string(), config)
+    }
 }
 
 /// Instantiates every test of [`cases`] for a harness.

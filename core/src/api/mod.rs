@@ -10,6 +10,7 @@
 //! | [`Interceptor`] | async hooks on both sides |
 //! | [`stream_channel`] | a bounded channel whose receiver is a response stream; sends fail once the call is over |
 //! | [`Runtime`], [`Timer`], [`Listener`], [`Connector`] | what a runtime adapter provides |
+//! | [`Network`], [`Tcp`], [`TcpListener`], [`TcpConnector`], [`ToTcpAddrs`] | TCP on any runtime: an adapter provides the sockets ([`Network`]), the rest is here |
 //! | [`codegen`] | the surface generated code uses |
 //! | `health`, `reflection` | the standard `grpc.health.v1` and `grpc.reflection` services (features of the same names) |
 //!
@@ -34,6 +35,7 @@ mod context;
 pub mod health;
 mod interceptor;
 mod message;
+mod net;
 #[cfg(feature = "reflection")]
 pub mod reflection;
 mod request;
@@ -47,6 +49,7 @@ pub use client::{Channel, ChannelConfig, Client, authority_of};
 pub use context::CallContext;
 pub use interceptor::Interceptor;
 pub use message::{InboundMessage, OutboundMessage, ResponseItem};
+pub use net::{Network, Tcp, TcpAddrs, TcpConnector, TcpListener, ToTcpAddrs};
 pub use request::{Request, Response};
 pub use runtime::{BoxIo, Connector, Io, Listener, Runtime, Timer};
 pub use server::{Handler, Router, Routes, Server, ServerHandle};
