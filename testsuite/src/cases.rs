@@ -1086,11 +1086,10 @@ pub async fn graceful_shutdown_cancels_calls_after_the_grace_period<H: Harness>(
         elapsed >= Duration::from_millis(200) && elapsed < 5 * SECOND,
         "{elapsed:?}"
     );
-    let code = code_of(take(rt, &hang, "cancelled call").await);
-    assert!(
-        matches!(code, Code::CANCELLED | Code::UNAVAILABLE),
-        "{code:?}"
-    );
+    // As documented: the calls left see CANCELLED (their streams are reset
+    // with CANCEL before the connection closes), never a lost connection.
+    let status = take(rt, &hang, "cancelled call").await.unwrap_err();
+    assert_eq!(status.code(), Code::CANCELLED, "{status}");
     wait_until(rt, LIMIT, "handler saw the shutdown", || {
         env.probe.cancelled_codes("Hang") == [Code::UNAVAILABLE]
     })
@@ -1386,4 +1385,178 @@ pub async fn serve_one_connection_and_connect_eagerly<H: Harness>() {
     within(&rt, LIMIT, "shutdown", handle.shutdown(SECOND)).await;
     assert_eq!(handle.connections(), 0);
     assert_eq!(channel.connection_attempts(), 1);
+}
+
+// ----- the traps users hit ------------------------------------------------
+
+/// A bidirectional call returns before the server's headers, so a client
+/// may await it and only then send, against a server that answers (headers
+/// included) only after the first request, as grpcio does. Server streaming
+/// likewise returns before the server answers.
+pub async fn streaming_calls_return_before_the_servers_headers<H: Harness>() {
+    let env = start::<H>(Setup::default()).await;
+    let rt = &env.rt;
+    let (requests, rx) = ferrule_core::api::stream_channel::<Msg>(4);
+    let response = within(rt, LIMIT, "the bidi call", env.client.chat_late(rx))
+        .await
+        .unwrap();
+    assert!(
+        response.metadata().is_empty(),
+        "returned before the headers"
+    );
+    let mut replies = response.into_inner();
+    within(rt, LIMIT, "send", requests.send(Msg::text("first")))
+        .await
+        .unwrap();
+    let reply = within(rt, LIMIT, "the first reply", replies.message())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reply.text, "first");
+    within(rt, LIMIT, "headers", replies.headers())
+        .await
+        .unwrap();
+    within(rt, LIMIT, "send", requests.send(Msg::text("second")))
+        .await
+        .unwrap();
+    let reply = within(rt, LIMIT, "the second reply", replies.message())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((reply.text.as_str(), reply.index), ("second", 1));
+    drop(requests);
+    let (rest, error, _) = drain(rt, replies).await;
+    assert_eq!((rest.len(), error), (0, None));
+    // Server streaming: the call returns while the handler still sleeps.
+    let request = Msg {
+        count: 1,
+        delay_ms: 60_000,
+        ..Msg::default()
+    };
+    let stream = within(rt, LIMIT, "server streaming", env.client.expand(request))
+        .await
+        .unwrap();
+    drop(stream);
+}
+
+/// A handler that never looks at its call's cancellation is dropped when
+/// the call ends first (its deadline passes, the client cancels): no work
+/// goes on for an answer nobody reads.
+pub async fn a_handler_is_dropped_when_its_call_ends_first<H: Harness>() {
+    let env = start::<H>(Setup::default()).await;
+    let rt = &env.rt;
+    let mut request = Request::new(Msg {
+        delay_ms: 60_000,
+        ..Msg::default()
+    });
+    request.set_timeout(Duration::from_millis(100));
+    let result = within(rt, LIMIT, "the call", env.client.unary(request)).await;
+    assert_eq!(code_of(result), Code::DEADLINE_EXCEEDED);
+    wait_until(rt, LIMIT, "the handler dropped after the deadline", || {
+        *env.probe.unary_dropped.lock().unwrap() == 1
+    })
+    .await;
+    // The client gives up (drops the call) while the handler sleeps.
+    let request = Msg {
+        delay_ms: 60_000,
+        ..Msg::default()
+    };
+    let mut call = Box::pin(env.client.unary(request));
+    let mut started = pin!(wait_until(rt, LIMIT, "handler started", || {
+        env.probe.started("Unary") == 2
+    }));
+    let done = std::future::poll_fn(|cx| {
+        if let Poll::Ready(result) = call.as_mut().poll(cx) {
+            return Poll::Ready(Some(result));
+        }
+        started.as_mut().poll(cx).map(|()| None)
+    })
+    .await;
+    assert!(done.is_none(), "{done:?}");
+    drop(call);
+    wait_until(rt, LIMIT, "the handler dropped after the cancel", || {
+        *env.probe.unary_dropped.lock().unwrap() == 2
+    })
+    .await;
+    // A handler that answers is not counted as dropped.
+    let answered = within(rt, LIMIT, "a quick call", env.client.unary(Msg::default())).await;
+    assert!(answered.is_ok());
+    assert_eq!(*env.probe.unary_answered.lock().unwrap(), 1);
+    assert_eq!(*env.probe.unary_dropped.lock().unwrap(), 2);
+}
+
+/// A server that accepts TCP but never speaks HTTP/2 fails a call without a
+/// deadline with `UNAVAILABLE` once the connect timeout (which the HTTP/2
+/// handshake is part of) is over, instead of hanging it.
+pub async fn a_silent_server_fails_calls_within_the_connect_timeout<H: Harness>() {
+    use ferrule_core::api::Listener;
+    let rt = H::runtime();
+    let mut listener = H::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Accepts and holds connections, saying nothing.
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let keep = Arc::clone(&held);
+    rt.spawn(Box::pin(async move {
+        while let Ok((io, _)) = listener.accept().await {
+            keep.lock().unwrap().push(io);
+        }
+    }));
+    let mut config = ChannelConfig::default();
+    config.connect_timeout = Duration::from_millis(300);
+    let client = EchoClient::new(H::channel(addr, config));
+    let started = rt.now();
+    let status = within(
+        &rt,
+        LIMIT,
+        "a call to a silent server",
+        client.unary(Msg::default()),
+    )
+    .await
+    .unwrap_err();
+    let elapsed = rt.now() - started;
+    assert_eq!(status.code(), Code::UNAVAILABLE, "{status}");
+    assert!(status.message().contains("HTTP/2 handshake"), "{status}");
+    assert!(
+        elapsed >= Duration::from_millis(250) && elapsed < 5 * SECOND,
+        "{elapsed:?}"
+    );
+    assert!(!held.lock().unwrap().is_empty(), "the server accepted");
+}
+
+/// Connections that never send the HTTP/2 preface are closed by the server
+/// after its handshake timeout, so silent connections cannot pile up.
+pub async fn silent_connections_are_closed_after_the_handshake_timeout<H: Harness>() {
+    use ferrule_core::api::Network;
+    let setup = Setup {
+        server: Box::new(|server| {
+            server.config_mut().handshake_timeout = Some(Duration::from_millis(200));
+        }),
+        ..Setup::default()
+    };
+    let env = start::<H>(setup).await;
+    let rt = &env.rt;
+    let network = H::Network::default();
+    let mut silent = Vec::new();
+    for _ in 0..20 {
+        silent.push(
+            within(rt, LIMIT, "connect", network.connect(env.addr))
+                .await
+                .unwrap(),
+        );
+    }
+    wait_until(rt, LIMIT, "the server holds them", || {
+        env.server.connections() == 20
+    })
+    .await;
+    wait_until(rt, LIMIT, "the server closed them", || {
+        env.server.connections() == 0
+    })
+    .await;
+    // A connection that speaks HTTP/2 is served as ever.
+    assert!(
+        within(rt, LIMIT, "a call", env.client.unary(Msg::default()))
+            .await
+            .is_ok()
+    );
+    drop(silent);
 }

@@ -78,6 +78,10 @@ macro_rules! suite {
             idle_connections_do_not_spin,
             dropping_the_channel_closes_its_connection,
             flow_control_holds_back_fast_writers,
+            streaming_calls_return_before_the_servers_headers,
+            a_handler_is_dropped_when_its_call_ends_first,
+            a_silent_server_fails_calls_within_the_connect_timeout,
+            silent_connections_are_closed_after_the_handshake_timeout,
             serve_one_connection_and_connect_eagerly,
         );
     };

@@ -66,6 +66,7 @@ method!(HANG, "/test.Echo/Hang", "Hang", Unary);
 method!(MISSING, "/test.Echo/Missing", "Missing", Unary);
 method!(RELAY, "/test.Echo/Relay", "Relay", Unary);
 method!(FEED, "/test.Echo/Feed", "Feed", ServerStreaming);
+method!(CHAT_LATE, "/test.Echo/ChatLate", "ChatLate", BidiStreaming);
 
 /// What handlers observed, for the tests to assert on.
 #[derive(Default, Debug)]
@@ -80,6 +81,27 @@ pub struct Probe {
     pub feed_send_failed: Mutex<Option<Code>>,
     /// The value an interceptor put into the extensions, as handlers saw it.
     pub extension_seen: Mutex<Option<String>>,
+    /// `Unary` handlers that ran to their answer.
+    pub unary_answered: Mutex<u32>,
+    /// `Unary` handlers dropped before their answer (the call ended first).
+    pub unary_dropped: Mutex<u32>,
+}
+
+/// Counts a `Unary` handler dropped before it answered.
+struct AnswerGuard<'a> {
+    probe: &'a Probe,
+    answered: bool,
+}
+
+impl Drop for AnswerGuard<'_> {
+    fn drop(&mut self) {
+        let count = if self.answered {
+            &self.probe.unary_answered
+        } else {
+            &self.probe.unary_dropped
+        };
+        *count.lock().unwrap() += 1;
+    }
 }
 
 impl Probe {
@@ -195,7 +217,13 @@ impl Echo {
             request.get_ref().text != PANIC,
             "the handler panics on request"
         );
+        let mut guard = AnswerGuard {
+            probe: &self.probe,
+            answered: false,
+        };
+        // Never looks at the call's cancellation: only the server can stop it.
         self.sleep(request.get_ref().delay_ms).await;
+        guard.answered = true;
         self.reply(&request)
     }
 
@@ -272,7 +300,24 @@ impl Echo {
     pub async fn chat(&self, request: Request<Streaming<Msg>>) -> Result<Response<Chat>, Status> {
         self.note_start(&request);
         Ok(Response::new(Chat {
+            first: None,
             inner: request.into_inner(),
+            next: 0,
+        }))
+    }
+
+    /// `Chat`, answering (headers included) only once the first request
+    /// message arrived, as grpcio servers do.
+    pub async fn chat_late(
+        &self,
+        request: Request<Streaming<Msg>>,
+    ) -> Result<Response<Chat>, Status> {
+        self.note_start(&request);
+        let mut inner = request.into_inner();
+        let first = inner.message().await?;
+        Ok(Response::new(Chat {
+            first,
+            inner,
             next: 0,
         }))
     }
@@ -375,6 +420,8 @@ impl Drop for Expand {
 
 /// The bidirectional response: each request echoed with its index.
 pub struct Chat {
+    /// An answer to give before the ones `inner` yields (`ChatLate`'s).
+    first: Option<Msg>,
     inner: Streaming<Msg>,
     next: u32,
 }
@@ -383,7 +430,11 @@ impl Stream for Chat {
     type Item = Result<Msg, Status>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        match Pin::new(&mut self.inner).poll_next(cx) {
+        let next = match self.first.take() {
+            Some(first) => Poll::Ready(Some(Ok(first))),
+            None => Pin::new(&mut self.inner).poll_next(cx),
+        };
+        match next {
             Poll::Ready(Some(Ok(mut m))) => {
                 if m.code != 0 {
                     return Poll::Ready(Some(Err(fail(m.code, &m.text))));
@@ -446,6 +497,14 @@ impl Service for EchoServer {
             streaming_handler(
                 s.clone(),
                 |s: Arc<Echo>, r| async move { s.chat(r).await },
+                ServerCodec::new(),
+            ),
+        );
+        routes.add(
+            &CHAT_LATE,
+            streaming_handler(
+                s.clone(),
+                |s: Arc<Echo>, r| async move { s.chat_late(r).await },
                 ServerCodec::new(),
             ),
         );
@@ -552,6 +611,19 @@ impl EchoClient {
     ) -> Result<Response<Streaming<Msg>>, Status> {
         self.inner
             .streaming(&CHAT, request.into_streaming_request(), ClientCodec::new())
+            .await
+    }
+
+    pub async fn chat_late(
+        &self,
+        request: impl IntoStreamingRequest<Message = Msg>,
+    ) -> Result<Response<Streaming<Msg>>, Status> {
+        self.inner
+            .streaming(
+                &CHAT_LATE,
+                request.into_streaming_request(),
+                ClientCodec::new(),
+            )
             .await
     }
 }

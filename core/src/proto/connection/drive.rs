@@ -36,6 +36,11 @@ impl<S: Side, T: AsyncRead + AsyncWrite + Unpin> Connection<S, T> {
             if self.core.drive.take_poll() {
                 if let Some(abort) = self.core.lifecycle.take_abort() {
                     S::abort(self, abort);
+                    // Our own decision: the calls end with its reason now,
+                    // not with the stream errors h2's end makes.
+                    if self.core.lifecycle.take_ending() {
+                        self.core.end_all_calls();
+                    }
                 }
                 S::poll_h2(self);
                 self.core.service_ready();
