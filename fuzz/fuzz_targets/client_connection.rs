@@ -3,8 +3,12 @@
 //! interleaved with what an application does (start calls, send, half-close,
 //! read, cancel), time passing and EOF.
 //!
+//! The engine is driven through the byte interface or along the production
+//! path (`with_io`, `drive_io` only when woken), as the input chooses.
+//!
 //! Invariants checked after every step:
 //! - nothing panics; `poll_event` and `poll_transmit` terminate;
+//! - on the production path, no work is left without a wake of the task;
 //! - the bytes held for calls stay within the limits (stream window of
 //!   unread messages, one partial message, the send queue);
 //! - every call gets at most one `Finished`, and none after `Closed`;
@@ -15,11 +19,15 @@ use std::time::{Duration, Instant};
 
 use arbitrary::Arbitrary;
 use bytes::Bytes;
-use ferrule_core::proto::{CallId, CallOptions, ClientConfig, ClientConnection, ClientEvent};
+use ferrule_core::proto::{CallId, CallOptions, ClientConfig, ClientEvent, ClientSide};
 use libfuzzer_sys::fuzz_target;
 
+#[path = "common/drive.rs"]
+mod drive;
 #[path = "common/wire.rs"]
 mod wire;
+
+use drive::Engine;
 
 const WINDOW: u32 = 64 * 1024;
 const MAX_MESSAGE: usize = 16 * 1024;
@@ -78,13 +86,15 @@ enum Op {
 
 #[derive(Arbitrary, Debug)]
 struct Input {
+    /// Driven as production drives it (`with_io`, `drive_io` on wakes).
+    production: bool,
     settings_first: bool,
     ops: Vec<Op>,
 }
 
-fn deliver(conn: &mut ClientConnection, now: Instant, bytes: &[u8]) {
+fn deliver(conn: &mut Engine<ClientSide>, now: Instant, bytes: &[u8]) {
     if conn.wants_input() {
-        conn.handle_input(now, bytes);
+        conn.input(now, bytes);
     }
 }
 
@@ -96,7 +106,7 @@ fuzz_target!(|input: Input| {
     config.limits.max_send_buffer_per_call = SEND_BUFFER;
     config.limits.max_outbound_buffer = 64 * 1024;
     let mut now = Instant::now();
-    let mut conn = ClientConnection::new(config, now);
+    let mut conn = Engine::<ClientSide>::new(config, 64 * 1024, now, input.production);
     let mut calls: Vec<CallId> = Vec::new();
     let mut finished: HashSet<CallId> = HashSet::new();
     let mut closed_seen = false;
@@ -105,7 +115,7 @@ fuzz_target!(|input: Input| {
     if input.settings_first {
         let mut settings = Vec::new();
         wire::frame(&mut settings, wire::SETTINGS, 0, 0, &[]);
-        conn.handle_input(now, &settings);
+        conn.input(now, &settings);
     }
     let pick = |calls: &[CallId], i: u8| calls.get(usize::from(i) % calls.len().max(1)).copied();
 
@@ -152,7 +162,7 @@ fuzz_target!(|input: Input| {
                     if !conn.wants_input() {
                         break;
                     }
-                    conn.handle_input(now, piece);
+                    conn.input(now, piece);
                 }
             }
             Op::Response {
@@ -251,14 +261,15 @@ fuzz_target!(|input: Input| {
             }
             Op::Advance(ms) => {
                 now += Duration::from_millis(u64::from(ms));
-                conn.handle_timeout(now);
+                conn.timeout(now);
             }
             Op::Transmit(max) => {
                 let max = usize::from(max).min(buf.len());
-                let _ = conn.poll_transmit(now, &mut buf[..max]);
+                let _ = conn.transmit(now, &mut buf[..max]);
             }
-            Op::Eof => conn.handle_eof(now),
+            Op::Eof => conn.eof(now),
         }
+        conn.run(now);
         for _ in 0..100_000 {
             let Some(event) = conn.poll_event() else {
                 break;
@@ -289,7 +300,7 @@ fuzz_target!(|input: Input| {
         }
     }
     for _ in 0..10_000 {
-        if conn.poll_transmit(now, &mut buf) == 0 {
+        if conn.transmit(now, &mut buf) == 0 {
             break;
         }
     }

@@ -3,8 +3,12 @@
 //! interleaved with what an application does (read, reply, finish, cancel,
 //! shut down), time passing, a client that stops reading, and EOF.
 //!
+//! The engine is driven through the byte interface or along the production
+//! path (`with_io`, `drive_io` only when woken), as the input chooses.
+//!
 //! Invariants checked after every step:
 //! - nothing panics; `poll_event` and `poll_transmit` terminate;
+//! - on the production path, no work is left without a wake of the task;
 //! - the bytes the engine holds for calls never exceed what the limits allow:
 //!   per call, the stream window of unread messages, one partial message up
 //!   to the max size, and the send queue (limit plus one message);
@@ -18,11 +22,15 @@ use std::time::{Duration, Instant};
 use arbitrary::Arbitrary;
 use bytes::Bytes;
 use ferrule_core::Status;
-use ferrule_core::proto::{CallId, ServerConfig, ServerConnection, ServerEvent};
+use ferrule_core::proto::{CallId, ServerConfig, ServerEvent, ServerSide};
 use libfuzzer_sys::fuzz_target;
 
+#[path = "common/drive.rs"]
+mod drive;
 #[path = "common/wire.rs"]
 mod wire;
+
+use drive::Engine;
 
 const WINDOW: u32 = 64 * 1024;
 const MAX_MESSAGE: usize = 16 * 1024;
@@ -77,12 +85,14 @@ enum Op {
 
 #[derive(Arbitrary, Debug)]
 struct Input {
+    /// Driven as production drives it (`with_io`, `drive_io` on wakes).
+    production: bool,
     ops: Vec<Op>,
 }
 
-fn deliver(conn: &mut ServerConnection, now: Instant, bytes: &[u8]) {
+fn deliver(conn: &mut Engine<ServerSide>, now: Instant, bytes: &[u8]) {
     if conn.wants_input() {
-        conn.handle_input(now, bytes);
+        conn.input(now, bytes);
     }
 }
 
@@ -97,7 +107,7 @@ fuzz_target!(|input: Input| {
     config.limits.max_outbound_buffer = 64 * 1024;
     config.limits.max_inbound_buffer = 64 * 1024;
     let mut now = Instant::now();
-    let mut conn = ServerConnection::new(config, now);
+    let mut conn = Engine::<ServerSide>::new(config, 64 * 1024, now, input.production);
     let mut calls: Vec<CallId> = Vec::new();
     let mut closed_seen = false;
     let mut closed_error = None;
@@ -105,7 +115,7 @@ fuzz_target!(|input: Input| {
 
     let mut opening = wire::PREFACE.to_vec();
     wire::frame(&mut opening, wire::SETTINGS, 0, 0, &[]);
-    conn.handle_input(now, &opening);
+    conn.input(now, &opening);
 
     for op in input.ops {
         match op {
@@ -115,7 +125,7 @@ fuzz_target!(|input: Input| {
                     if !conn.wants_input() {
                         break;
                     }
-                    conn.handle_input(now, piece);
+                    conn.input(now, piece);
                 }
             }
             Op::Request {
@@ -213,7 +223,7 @@ fuzz_target!(|input: Input| {
             }
             Op::Advance(ms) => {
                 now += Duration::from_millis(u64::from(ms));
-                conn.handle_timeout(now);
+                conn.timeout(now);
             }
             Op::ReadAll => {
                 for &call in &calls {
@@ -248,10 +258,11 @@ fuzz_target!(|input: Input| {
             Op::GoAway => conn.close_gracefully(),
             Op::Transmit(max) => {
                 let max = usize::from(max).min(buf.len());
-                let _ = conn.poll_transmit(now, &mut buf[..max]);
+                let _ = conn.transmit(now, &mut buf[..max]);
             }
-            Op::Eof => conn.handle_eof(now),
+            Op::Eof => conn.eof(now),
         }
+        conn.run(now);
         // Drain events.
         for _ in 0..100_000 {
             let Some(event) = conn.poll_event() else {
@@ -286,7 +297,7 @@ fuzz_target!(|input: Input| {
     }
     // The output side always drains.
     for _ in 0..10_000 {
-        if conn.poll_transmit(now, &mut buf) == 0 {
+        if conn.transmit(now, &mut buf) == 0 {
             break;
         }
     }

@@ -267,7 +267,7 @@ impl SideHooks for ClientSide {
                 conn.h2 = None;
                 // h2 ends "cleanly" at EOF; with calls still open the peer
                 // vanished.
-                let vanished = core.drive.peer_eof
+                let vanished = core.peer_eof()
                     && core
                         .calls
                         .values()

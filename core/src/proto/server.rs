@@ -160,7 +160,7 @@ impl SideHooks for ServerSide {
                         return;
                     }
                     Poll::Pending => {
-                        if conn.core.drive.peer_eof {
+                        if conn.core.peer_eof() {
                             conn.h2 = ServerH2::Closed;
                             conn.core
                                 .lifecycle
@@ -188,7 +188,7 @@ impl SideHooks for ServerSide {
                             conn.h2 = ServerH2::Closed;
                             // h2 ends "cleanly" at EOF; with calls the
                             // application has not finished, the peer vanished.
-                            let vanished = conn.core.drive.peer_eof
+                            let vanished = conn.core.peer_eof()
                                 && conn.core.calls.values().any(|c| !c.released);
                             conn.core
                                 .lifecycle

@@ -30,8 +30,6 @@ pub(crate) struct DriveState {
     pub(crate) conn_waker_handle: Waker,
     /// The in-memory transport, when the engine owns the IO.
     pub(crate) memory: Option<MemoryTransport>,
-    /// The peer closed its sending side (`handle_eof`).
-    pub(crate) peer_eof: bool,
     /// Work is left over (the drive hit its round limit, or a command changed
     /// state): the next poll must drive.
     pub(crate) dirty: bool,
@@ -57,7 +55,6 @@ impl DriveState {
             conn_waker_handle: Waker::from(Arc::clone(&conn_waker)),
             conn_waker,
             memory,
-            peer_eof: false,
             dirty: true,
             poll_needed: true,
             now,

@@ -37,6 +37,8 @@ pub(crate) struct TapState {
     /// from h2 is dropped.
     seal: Option<Box<[u8]>>,
     sealed: bool,
+    /// A read returned end of stream: the peer closed its side.
+    peer_eof: bool,
 }
 
 impl TapState {
@@ -53,7 +55,14 @@ impl TapState {
             outbound: outbound.without_goaway_capture(),
             seal: None,
             sealed: false,
+            peer_eof: false,
         }
+    }
+
+    /// Whether the peer closed its side of the transport (a read returned
+    /// end of stream): over a socket or in memory alike.
+    pub(crate) fn peer_eof(&self) -> bool {
+        self.peer_eof
     }
 
     /// What arrived since the last call.
@@ -149,11 +158,13 @@ impl<T: AsyncRead + Unpin> AsyncRead for Tap<T> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
+        let room = buf.remaining();
         ready!(Pin::new(&mut self.io).poll_read(cx, buf))?;
-        if let Some(new) = buf.filled().get(before..)
-            && !new.is_empty()
-        {
-            self.state.lock().inbound.advance(new);
+        match buf.filled().get(before..) {
+            Some(new) if !new.is_empty() => self.state.lock().inbound.advance(new),
+            // Nothing read into room for something: end of stream.
+            _ if room > 0 => self.state.lock().peer_eof = true,
+            _ => {}
         }
         Poll::Ready(Ok(()))
     }

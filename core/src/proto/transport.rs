@@ -54,17 +54,25 @@ fn register(slot: &mut Option<Waker>, waker: &Waker) {
     }
 }
 
-/// The in-memory transport handed to h2 (see the module docs).
+/// An in-memory socket (see the module docs): what
+/// [`Connection::new`](super::Connection::new) runs h2 over, and what a
+/// test, a simulator or a fuzzer can hand to
+/// [`Connection::with_io`](super::Connection::with_io) to run the engine
+/// exactly as production does — `drive_io` when the task was woken — while
+/// moving the bytes itself: [`push_inbound`](Self::push_inbound) and
+/// [`close_inbound`](Self::close_inbound) for what the peer sends,
+/// [`take_outbound`](Self::take_outbound) for what the engine wrote.
 ///
-/// Cloning yields another handle to the same buffers. Users never need to
-/// name it except as the default type parameter of the connection types.
+/// Cloning yields another handle to the same buffers.
 #[derive(Debug, Clone)]
 pub struct MemoryTransport {
     pipe: Arc<Mutex<Pipe>>,
 }
 
 impl MemoryTransport {
-    pub(crate) fn new(outbound_limit: usize) -> MemoryTransport {
+    /// A socket whose outbound buffer holds at most `outbound_limit` bytes
+    /// (writes wait beyond it, as on a full socket).
+    pub fn new(outbound_limit: usize) -> MemoryTransport {
         MemoryTransport {
             pipe: Arc::new(Mutex::new(Pipe {
                 outbound_limit: outbound_limit.max(1),
@@ -80,7 +88,7 @@ impl MemoryTransport {
     }
 
     /// Appends bytes received from the peer, waking a reader waiting for them.
-    pub(crate) fn push_inbound(&self, data: &[u8]) {
+    pub fn push_inbound(&self, data: &[u8]) {
         let waker = {
             let mut pipe = self.lock();
             pipe.inbound.extend_from_slice(data);
@@ -92,7 +100,7 @@ impl MemoryTransport {
     }
 
     /// Marks the peer's sending side closed, waking a waiting reader.
-    pub(crate) fn close_inbound(&self) {
+    pub fn close_inbound(&self) {
         let waker = {
             let mut pipe = self.lock();
             pipe.inbound_eof = true;
@@ -104,7 +112,7 @@ impl MemoryTransport {
     }
 
     /// Bytes received and not yet read by h2.
-    pub(crate) fn inbound_len(&self) -> usize {
+    pub fn inbound_len(&self) -> usize {
         self.lock().inbound.len()
     }
 
@@ -115,13 +123,13 @@ impl MemoryTransport {
     }
 
     /// Whether every byte h2 wrote was taken.
-    pub(crate) fn is_outbound_empty(&self) -> bool {
+    pub fn is_outbound_empty(&self) -> bool {
         self.lock().outbound.is_empty()
     }
 
     /// Copies pending outbound bytes into `buf`; returns how many. A writer
     /// that found no room is woken.
-    pub(crate) fn take_outbound(&self, buf: &mut [u8]) -> usize {
+    pub fn take_outbound(&self, buf: &mut [u8]) -> usize {
         let (n, waker) = {
             let mut pipe = self.lock();
             let n = pipe.outbound.len().min(buf.len());
@@ -139,7 +147,7 @@ impl MemoryTransport {
 
     /// Takes all pending outbound bytes without copying them. A writer that
     /// found no room is woken.
-    pub(crate) fn take_outbound_bytes(&self) -> bytes::Bytes {
+    pub fn take_outbound_bytes(&self) -> bytes::Bytes {
         let (out, waker) = {
             let mut pipe = self.lock();
             let out = pipe.outbound.split().freeze();

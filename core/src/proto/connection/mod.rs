@@ -142,8 +142,8 @@ impl<S: Side> Connection<S, MemoryTransport> {
     /// The peer closed its side of the transport (a read returned 0).
     pub fn handle_eof(&mut self, now: Instant) {
         self.core.drive.advance(now);
-        self.core.drive.peer_eof = true;
         if let Some(memory) = self.memory() {
+            // h2 reads the end of stream, as from a socket.
             memory.close_inbound();
         }
         self.drive();
@@ -456,6 +456,13 @@ impl<S: Side, T: AsyncRead + AsyncWrite + Unpin> Connection<S, T> {
         self.core.events.len() != events || outbound(self) != before
     }
 
+    /// Test only: whether commands or a drive left work that the next
+    /// drive would do.
+    #[cfg(test)]
+    pub(crate) fn has_pending_work(&self) -> bool {
+        self.core.drive.needs_drive()
+    }
+
     /// How many call slots the connection holds room for (open or kept).
     #[cfg(test)]
     pub(crate) fn call_room(&self) -> usize {
@@ -488,6 +495,11 @@ impl<S: Side> Core<S> {
     /// The latest `now` the caller gave.
     pub(crate) fn now(&self) -> Instant {
         self.drive.now
+    }
+
+    /// Whether the peer closed its side of the transport.
+    pub(crate) fn peer_eof(&self) -> bool {
+        self.tap.lock().peer_eof()
     }
 
     /// Removes `id` if the application released it and the engine is done

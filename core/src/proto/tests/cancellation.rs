@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::pair::{Chunking, Pair, pair_test};
+use super::pair::{Pair, pair_test};
 use crate::Code;
 use crate::Status;
 use crate::codec::metadata::MetadataMap;
@@ -146,20 +146,7 @@ pair_test! {
 /// events (which the pair's `drive` does): the state a handler sees when it
 /// reads before its driver has handed out the events.
 fn deliver_keeping_events(pair: &mut Pair) {
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        let n = pair.client.poll_transmit(pair.now, &mut buf);
-        if n == 0 {
-            return;
-        }
-        let step = match pair.chunking {
-            Chunking::Whole => n,
-            Chunking::Bytes(step) => step,
-        };
-        for chunk in buf[..n].chunks(step) {
-            pair.server.handle_input(pair.now, chunk);
-        }
-    }
+    while pair.move_bytes() {}
 }
 
 /// The status of the call's `Cancelled` event if it is still queued in the
@@ -237,7 +224,7 @@ pair_test! {
             result => panic!("{result:?}"),
         }
         assert_eq!(pair.server.recv_message(other_sc), Err(RecvError::Blocked));
-        pair.server.handle_eof(pair.now);
+        pair.server_reads_eof();
         match pair.server.recv_message(other_sc) {
             Err(RecvError::Cancelled(status)) => assert_eq!(status.code(), Code::UNAVAILABLE),
             result => panic!("{result:?}"),

@@ -2,13 +2,26 @@
 //! through memory, with a virtual clock, re-chunking, and faults injected.
 //! (quinn-proto's `tests/util.rs` habit.) Reusable by any test in the crate.
 //!
+//! Every pair test runs four ways: bytes whole or in 1-byte chunks, and the
+//! engines driven by the embedder's byte interface ([`Driving::Bytes`]:
+//! `handle_input`, `poll_transmit`, `handle_eof`) or by the path production
+//! runs ([`Driving::Io`]: `with_io` over an in-memory socket, `drive_io`
+//! called only when the engine woke its task, as the async layer's driver
+//! is). In the second mode a command that leaves work without waking the
+//! task, or an IO readiness that is not woken, stalls the pair: the harness
+//! fails the test.
+//!
 //! [`Pair::drive`] moves bytes both ways until nothing moves, collecting the
 //! events of both sides; tests then react with commands and drive again.
 //! [`Pair::advance`] and [`Pair::advance_to_next_timeout`] move the clock.
 
 #![allow(dead_code)]
 
+use std::cell::Cell;
 use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Wake, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -16,23 +29,51 @@ use bytes::Bytes;
 use crate::Status;
 use crate::codec::metadata::MetadataMap;
 use crate::proto::frame::{FrameHeader, frame_headers};
+use crate::proto::side::Side;
+use crate::proto::transport::MemoryTransport;
 use crate::proto::{
-    CallId, CallOptions, CallPath, ClientConfig, ClientConnection, ClientEvent, RecvError,
-    RequestHead, ServerConfig, ServerConnection, ServerEvent,
+    CallId, CallOptions, CallPath, ClientConfig, ClientConnection, ClientEvent, Connection,
+    RecvError, RequestHead, ServerConfig, ServerConnection, ServerEvent,
 };
 
 /// How bytes are handed to the receiving engine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Chunking {
-    /// Everything available in one `handle_input`.
+    /// Everything available in one piece.
     Whole,
     /// In pieces of at most this many bytes.
     Bytes(usize),
 }
 
 impl Chunking {
-    /// The two runs every pair test gets.
+    /// The two chunkings every pair test gets.
     pub(crate) const ALL: [Chunking; 2] = [Chunking::Whole, Chunking::Bytes(1)];
+}
+
+/// How the harness drives the engines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Driving {
+    /// The embedder's byte interface: `handle_input`, `poll_transmit`,
+    /// `handle_eof`.
+    Bytes,
+    /// The production path: `with_io` over an in-memory socket, `drive_io`
+    /// only when the engine woke its task.
+    Io,
+}
+
+impl Driving {
+    /// The two drivings every pair test gets.
+    pub(crate) const ALL: [Driving; 2] = [Driving::Bytes, Driving::Io];
+}
+
+thread_local! {
+    /// The driving of the pairs the current test makes (set by
+    /// [`pair_test!`] for each run).
+    static DRIVING: Cell<Driving> = const { Cell::new(Driving::Bytes) };
+}
+
+pub(crate) fn set_driving(driving: Driving) {
+    DRIVING.with(|d| d.set(driving));
 }
 
 /// Bytes travelling in one direction.
@@ -41,7 +82,7 @@ pub(crate) struct Wire {
     /// Sent and not yet delivered.
     pub(crate) in_flight: Vec<u8>,
     /// The receiver does not read and the socket buffers are full: the sender's
-    /// `poll_transmit` is not called, so its engine feels the backpressure.
+    /// output is not taken, so its engine feels the backpressure.
     pub(crate) paused: bool,
     /// Everything ever sent this way (for mock-peer style assertions).
     pub(crate) transcript: Vec<u8>,
@@ -49,15 +90,128 @@ pub(crate) struct Wire {
     pub(crate) cut: bool,
 }
 
+/// A task waker that only notes it was woken.
+#[derive(Debug, Default)]
+struct WokenFlag(AtomicBool);
+
+impl Wake for WokenFlag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// An engine's socket and task, for [`Driving::Io`].
+struct Socket {
+    /// The far end of the engine's transport: what the harness moves.
+    wire: MemoryTransport,
+    woken: Arc<WokenFlag>,
+    waker: Waker,
+}
+
+impl Socket {
+    fn new(limit: usize) -> Socket {
+        let woken = Arc::new(WokenFlag(AtomicBool::new(true)));
+        Socket {
+            wire: MemoryTransport::new(limit),
+            waker: Waker::from(Arc::clone(&woken)),
+            woken,
+        }
+    }
+
+    fn is_woken(&self) -> bool {
+        self.woken.0.load(Ordering::SeqCst)
+    }
+
+    /// Polls the engine's task if it was woken, as an executor would.
+    fn run<S: Side>(&self, engine: &mut Connection<S, MemoryTransport>, now: Instant) {
+        while self.woken.0.swap(false, Ordering::SeqCst) {
+            engine.drive_io(now, &self.waker);
+        }
+    }
+}
+
+/// One engine as the harness holds it.
+trait Driven {
+    /// Polls the engine's task if it was woken (production driving only).
+    fn run_task(&mut self, now: Instant);
+    fn transmit(&mut self, now: Instant, buf: &mut [u8]) -> usize;
+    fn input(&mut self, now: Instant, data: &[u8]);
+    fn eof(&mut self, now: Instant);
+    fn takes_input(&self) -> bool;
+    fn drained(&self) -> bool;
+}
+
+/// An engine and, when driven as in production, its socket.
+struct End<'a, S: Side> {
+    conn: &'a mut Connection<S, MemoryTransport>,
+    socket: Option<&'a Socket>,
+}
+
+impl<S: Side> Driven for End<'_, S> {
+    fn run_task(&mut self, now: Instant) {
+        if let Some(socket) = self.socket {
+            socket.run(self.conn, now);
+        }
+    }
+
+    fn transmit(&mut self, now: Instant, buf: &mut [u8]) -> usize {
+        match self.socket {
+            None => self.conn.poll_transmit(now, buf),
+            Some(socket) => {
+                socket.run(self.conn, now);
+                // Taking bytes may wake a writer that found no room.
+                let n = socket.wire.take_outbound(buf);
+                socket.run(self.conn, now);
+                n
+            }
+        }
+    }
+
+    fn input(&mut self, now: Instant, data: &[u8]) {
+        match self.socket {
+            None => self.conn.handle_input(now, data),
+            Some(socket) => {
+                socket.wire.push_inbound(data);
+                socket.run(self.conn, now);
+            }
+        }
+    }
+
+    fn eof(&mut self, now: Instant) {
+        match self.socket {
+            None => self.conn.handle_eof(now),
+            Some(socket) => {
+                socket.wire.close_inbound();
+                socket.run(self.conn, now);
+            }
+        }
+    }
+
+    fn takes_input(&self) -> bool {
+        // A socket takes what comes; the byte interface says when it is full.
+        self.socket.is_some() || self.conn.wants_input()
+    }
+
+    fn drained(&self) -> bool {
+        match self.socket {
+            None => self.conn.is_drained(),
+            Some(socket) => self.conn.is_closed() && socket.wire.is_outbound_empty(),
+        }
+    }
+}
+
 pub(crate) struct Pair {
     pub(crate) server: ServerConnection,
     pub(crate) client: ClientConnection,
     pub(crate) now: Instant,
     pub(crate) chunking: Chunking,
+    pub(crate) driving: Driving,
     pub(crate) to_server: Wire,
     pub(crate) to_client: Wire,
     pub(crate) server_events: VecDeque<ServerEvent>,
     pub(crate) client_events: VecDeque<ClientEvent>,
+    server_socket: Option<Socket>,
+    client_socket: Option<Socket>,
     buf: Vec<u8>,
 }
 
@@ -73,101 +227,99 @@ impl Pair {
     ) -> Pair {
         // Any fixed origin will do; only differences matter.
         let now = Instant::now();
+        let driving = DRIVING.with(Cell::get);
+        let (server, server_socket, client, client_socket) = match driving {
+            Driving::Bytes => (
+                ServerConnection::new(server, now),
+                None,
+                ClientConnection::new(client, now),
+                None,
+            ),
+            Driving::Io => {
+                let server_socket = Socket::new(server.limits.max_outbound_buffer);
+                let client_socket = Socket::new(client.limits.max_outbound_buffer);
+                (
+                    ServerConnection::with_io(server_socket.wire.clone(), server, now),
+                    Some(server_socket),
+                    ClientConnection::with_io(client_socket.wire.clone(), client, now),
+                    Some(client_socket),
+                )
+            }
+        };
         let mut pair = Pair {
-            server: ServerConnection::new(server, now),
-            client: ClientConnection::new(client, now),
+            server,
+            client,
             now,
             chunking,
+            driving,
             to_server: Wire::default(),
             to_client: Wire::default(),
             server_events: VecDeque::new(),
             client_events: VecDeque::new(),
+            server_socket,
+            client_socket,
             buf: vec![0; 16 * 1024],
         };
         pair.drive();
         pair
     }
 
+    /// Runs `f` on both engines as the harness holds them.
+    fn with_ends<R>(
+        &mut self,
+        f: impl FnOnce(&mut dyn Driven, &mut dyn Driven, &mut Wire, &mut Wire, Instant, &mut [u8]) -> R,
+    ) -> R {
+        let mut client = End {
+            conn: &mut self.client,
+            socket: self.client_socket.as_ref(),
+        };
+        let mut server = End {
+            conn: &mut self.server,
+            socket: self.server_socket.as_ref(),
+        };
+        f(
+            &mut client,
+            &mut server,
+            &mut self.to_server,
+            &mut self.to_client,
+            self.now,
+            &mut self.buf,
+        )
+    }
+
     /// Moves bytes once in each direction and collects events. Returns
     /// whether any byte moved.
     pub(crate) fn step(&mut self) -> bool {
-        let mut moved = false;
-        while !self.to_server.paused {
-            let n = self.client.poll_transmit(self.now, &mut self.buf);
-            if n == 0 {
-                break;
-            }
-            moved = true;
-            let bytes = self.buf.get(..n).unwrap_or_default();
-            self.to_server.in_flight.extend_from_slice(bytes);
-            self.to_server.transcript.extend_from_slice(bytes);
-        }
-        while !self.to_client.paused {
-            let n = self.server.poll_transmit(self.now, &mut self.buf);
-            if n == 0 {
-                break;
-            }
-            moved = true;
-            let bytes = self.buf.get(..n).unwrap_or_default();
-            self.to_client.in_flight.extend_from_slice(bytes);
-            self.to_client.transcript.extend_from_slice(bytes);
-        }
-        if self.deliver_to_server() {
-            moved = true;
-        }
-        if self.deliver_to_client() {
-            moved = true;
-        }
-        // A side that closed and sent everything closes its transport: the
-        // other side reads EOF.
-        if self.server.is_drained() && !self.to_client.cut && self.to_client.in_flight.is_empty() {
-            self.to_client.cut = true;
-            self.client.handle_eof(self.now);
-            moved = true;
-        }
-        if self.client.is_drained() && !self.to_server.cut && self.to_server.in_flight.is_empty() {
-            self.to_server.cut = true;
-            self.server.handle_eof(self.now);
-            moved = true;
-        }
+        let moved = self.move_bytes();
         self.collect_events();
         moved
     }
 
-    fn deliver_to_server(&mut self) -> bool {
-        if self.to_server.paused || self.to_server.cut || self.to_server.in_flight.is_empty() {
-            return false;
-        }
-        let data = std::mem::take(&mut self.to_server.in_flight);
-        let mut offset = 0;
-        while offset < data.len() && self.server.wants_input() {
-            let end = match self.chunking {
-                Chunking::Whole => data.len(),
-                Chunking::Bytes(n) => (offset + n).min(data.len()),
-            };
-            self.server.handle_input(self.now, &data[offset..end]);
-            offset = end;
-        }
-        self.to_server.in_flight = data[offset..].to_vec();
-        offset > 0
+    /// Moves bytes once in each direction, leaving the events in the
+    /// engines. Returns whether any byte moved.
+    pub(crate) fn move_bytes(&mut self) -> bool {
+        let chunking = self.chunking;
+        self.with_ends(|client, server, to_server, to_client, now, buf| {
+            // An executor runs a woken task whether or not its socket can
+            // take bytes.
+            client.run_task(now);
+            server.run_task(now);
+            let mut moved = false;
+            moved |= transmit(client, to_server, now, buf);
+            moved |= transmit(server, to_client, now, buf);
+            moved |= deliver(server, to_server, chunking, now);
+            moved |= deliver(client, to_client, chunking, now);
+            // A side that closed and sent everything closes its transport:
+            // the other side reads EOF.
+            moved |= close_if_drained(server, client, to_client, now);
+            moved |= close_if_drained(client, server, to_server, now);
+            moved
+        })
     }
 
-    fn deliver_to_client(&mut self) -> bool {
-        if self.to_client.paused || self.to_client.cut || self.to_client.in_flight.is_empty() {
-            return false;
-        }
-        let data = std::mem::take(&mut self.to_client.in_flight);
-        let mut offset = 0;
-        while offset < data.len() && self.client.wants_input() {
-            let end = match self.chunking {
-                Chunking::Whole => data.len(),
-                Chunking::Bytes(n) => (offset + n).min(data.len()),
-            };
-            self.client.handle_input(self.now, &data[offset..end]);
-            offset = end;
-        }
-        self.to_client.in_flight = data[offset..].to_vec();
-        offset > 0
+    /// The server reads end of stream (the client closed its side).
+    pub(crate) fn server_reads_eof(&mut self) {
+        self.with_ends(|_, server, _, _, now, _| server.eof(now));
     }
 
     fn collect_events(&mut self) {
@@ -194,6 +346,19 @@ impl Pair {
                     "a client call had work but was not woken; events {:?}",
                     self.client_events
                 );
+                // Work left with the task asleep would never be done.
+                if let Some(socket) = &self.server_socket {
+                    assert!(
+                        !self.server.has_pending_work() || socket.is_woken(),
+                        "the server has work but did not wake its task"
+                    );
+                }
+                if let Some(socket) = &self.client_socket {
+                    assert!(
+                        !self.client.has_pending_work() || socket.is_woken(),
+                        "the client has work but did not wake its task"
+                    );
+                }
                 return;
             }
         }
@@ -234,7 +399,7 @@ impl Pair {
     pub(crate) fn client_vanishes(&mut self) {
         self.to_server.cut = true;
         self.to_client.cut = true;
-        self.server.handle_eof(self.now);
+        self.with_ends(|_, server, _, _, now, _| server.eof(now));
         self.drive();
     }
 
@@ -242,7 +407,7 @@ impl Pair {
     pub(crate) fn server_vanishes(&mut self) {
         self.to_server.cut = true;
         self.to_client.cut = true;
-        self.client.handle_eof(self.now);
+        self.with_ends(|client, _, _, _, now, _| client.eof(now));
         self.drive();
     }
 
@@ -409,16 +574,66 @@ impl Pair {
     }
 }
 
-/// Declares a pair test run twice: whole transfers and 1-byte chunks.
+/// Takes what `from` sends into `wire`, unless the wire is paused.
+fn transmit(from: &mut dyn Driven, wire: &mut Wire, now: Instant, buf: &mut [u8]) -> bool {
+    let mut moved = false;
+    while !wire.paused {
+        let n = from.transmit(now, buf);
+        if n == 0 {
+            break;
+        }
+        moved = true;
+        let bytes = buf.get(..n).unwrap_or_default();
+        wire.in_flight.extend_from_slice(bytes);
+        wire.transcript.extend_from_slice(bytes);
+    }
+    moved
+}
+
+/// Hands `to` what is in flight on `wire`, chunked.
+fn deliver(to: &mut dyn Driven, wire: &mut Wire, chunking: Chunking, now: Instant) -> bool {
+    if wire.paused || wire.cut || wire.in_flight.is_empty() {
+        return false;
+    }
+    let data = std::mem::take(&mut wire.in_flight);
+    let mut offset = 0;
+    while offset < data.len() && to.takes_input() {
+        let end = match chunking {
+            Chunking::Whole => data.len(),
+            Chunking::Bytes(n) => (offset + n).min(data.len()),
+        };
+        to.input(now, &data[offset..end]);
+        offset = end;
+    }
+    wire.in_flight = data[offset..].to_vec();
+    offset > 0
+}
+
+/// `from` closed and sent everything: it closes its transport, and `to`
+/// reads EOF.
+fn close_if_drained(from: &dyn Driven, to: &mut dyn Driven, wire: &mut Wire, now: Instant) -> bool {
+    if from.drained() && !wire.cut && wire.in_flight.is_empty() {
+        wire.cut = true;
+        to.eof(now);
+        return true;
+    }
+    false
+}
+
+/// Declares a pair test run four times: whole transfers and 1-byte chunks,
+/// each driven through the byte interface and through the production path.
 macro_rules! pair_test {
     ($(#[$meta:meta])* fn $name:ident($chunking:ident) $body:block) => {
         $(#[$meta])*
         #[test]
         fn $name() {
-            for $chunking in $crate::proto::tests::pair::Chunking::ALL {
-                eprintln!("--- run with {:?}", $chunking);
-                let run = |$chunking: $crate::proto::tests::pair::Chunking| $body;
-                run($chunking);
+            for driving in $crate::proto::tests::pair::Driving::ALL {
+                for $chunking in $crate::proto::tests::pair::Chunking::ALL {
+                    eprintln!("--- run with {:?}, {:?}", $chunking, driving);
+                    $crate::proto::tests::pair::set_driving(driving);
+                    let run = |$chunking: $crate::proto::tests::pair::Chunking| $body;
+                    run($chunking);
+                }
             }
         }
     };
