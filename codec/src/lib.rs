@@ -12,7 +12,7 @@
 //! | [`timeout`] | `grpc-timeout` parsing and formatting |
 //! | [`compression`] | identity/gzip/deflate/zstd, bounded decompression, `grpc-(accept-)encoding` negotiation |
 //! | [`web`] | gRPC-Web trailer frames and the `grpc-web-text` base64 stream |
-//! | [`codec`] | the [`codec::Codec`] trait (typed message <-> bytes), with a `prost` implementation |
+//! | [`typed`] | the [`Codec`] trait (typed message <-> bytes), [`BytesCodec`], and a `prost` implementation |
 //! | [`queue`] | [`queue::InlineFirstQueue`], the per-call queue that allocates only for a second element |
 //!
 //! The crate is `#![no_std]` with `alloc`; the `std` feature (on by default) is
@@ -24,13 +24,16 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
-pub mod codec;
 pub mod compression;
 pub mod frame;
 pub mod metadata;
 pub mod queue;
 pub mod status;
 pub mod timeout;
+pub mod typed;
 pub mod web;
 
 pub use status::{Code, Status};
+#[cfg(feature = "prost")]
+pub use typed::ProstCodec;
+pub use typed::{BytesCodec, Codec};

@@ -33,8 +33,8 @@ pub use trailers::{
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::codec::{BytesCodec, Codec};
     use crate::frame::{DecodedFrame, MessageDecoder, MessageEncoder};
+    use crate::{BytesCodec, Codec};
     use crate::{Code, Status};
     use alloc::string::String;
     use alloc::vec::Vec;

@@ -357,7 +357,7 @@ pub async fn every_status_path<H: Harness>() {
         raw.unary(
             &crate::service::UNARY,
             Request::new(garbage),
-            ferrule_core::codec::codec::BytesCodec,
+            ferrule_core::codec::BytesCodec,
         ),
     )
     .await;

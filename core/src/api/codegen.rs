@@ -99,9 +99,9 @@ pub use std::sync::Arc;
 pub use futures_core::Stream;
 
 #[cfg(feature = "prost")]
-pub use crate::codec::codec::ProstCodec;
-pub use crate::codec::codec::{BytesCodec, Codec};
+pub use crate::codec::ProstCodec;
 pub use crate::codec::metadata::MetadataMap;
+pub use crate::codec::{BytesCodec, Codec};
 pub use crate::{Code, Status};
 
 pub use super::client::Client;

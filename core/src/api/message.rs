@@ -17,7 +17,7 @@ use std::fmt;
 use bytes::BytesMut;
 
 use crate::Status;
-use crate::codec::codec::Codec;
+use crate::codec::Codec;
 use crate::codec::compression::Encoding;
 use crate::proto::{FramedMessage, SendOptions};
 

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use futures_core::Stream;
 
 use crate::Status;
-use crate::codec::codec::Codec;
+use crate::codec::Codec;
 use crate::codec::metadata::MetadataMap;
 
 use super::client::call::ClientCall;

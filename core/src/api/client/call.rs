@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crate::Status;
-use crate::codec::codec::Codec;
+use crate::codec::Codec;
 use crate::codec::compression::Encoding;
 use crate::codec::metadata::MetadataMap;
 use crate::proto::{

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use futures_core::Stream;
 
 use crate::Status;
-use crate::codec::codec::Codec;
+use crate::codec::Codec;
 use crate::codec::compression::Encoding;
 use crate::proto::{CallOptions, CallPath, SendOptions};
 

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use crate::Status;
-use crate::codec::codec::Codec;
+use crate::codec::Codec;
 use crate::codec::compression::Encoding;
 use crate::codec::metadata::MetadataMap;
 use crate::proto::{

@@ -11,7 +11,7 @@ use std::task::Poll;
 use futures_core::Stream;
 
 use crate::Status;
-use crate::codec::codec::Codec;
+use crate::codec::Codec;
 use crate::codec::metadata::MetadataMap;
 use crate::proto::SendOptions;
 

@@ -231,7 +231,7 @@ fn a_status_with_unencodable_trailers_still_reaches_the_client() {
 
 /// Sends `message` as it is (framed outside the lock, as handlers do).
 fn sent(call: &CallHandle, message: &'static [u8], compress: bool) -> Poll<Result<(), Status>> {
-    let mut codec = crate::codec::codec::BytesCodec;
+    let mut codec = crate::codec::BytesCodec;
     let options = if compress {
         crate::proto::SendOptions::default()
     } else {
