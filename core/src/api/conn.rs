@@ -14,7 +14,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use crate::codec::queue::InlineFirstQueue;
-use crate::proto::{CallId, Connection, FramedMessage, RawMessage, RecvError, SendError, Side};
+use crate::proto::{
+    CallId, Connection, FramedMessage, RawMessage, Ready, ReceivedMessage, RecvError, SendError,
+    Side,
+};
 
 use super::interceptor::BoxFuture;
 use super::runtime::{BoxIo, Runtime, TimerSlot};
@@ -56,11 +59,31 @@ impl<S: DriverSide> ConnShared<S> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The next message of call `id`, as it arrived (the caller decodes it
-    /// after the lock is released); pending, with the task kept as the
-    /// call's reader, while none is waiting. A connection that is gone
-    /// reads as `Closed`.
-    pub(crate) fn poll_recv_raw(
+    /// The next message of call `id`, decompressed after the lock is
+    /// released; pending, with the task kept as the call's reader, while
+    /// none is waiting. A message that does not decode ends the call as the
+    /// engine would (`Failed`); a connection that is gone reads as `Closed`.
+    pub(crate) fn poll_recv(
+        &self,
+        id: CallId,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Option<ReceivedMessage>, RecvError>> {
+        let raw = match std::task::ready!(self.poll_recv_raw(id, cx)) {
+            Ok(Some(raw)) => raw,
+            Ok(None) => return Poll::Ready(Ok(None)),
+            Err(err) => return Poll::Ready(Err(err)),
+        };
+        Poll::Ready(raw.decode().map(Some).map_err(|status| {
+            if let Some(engine) = self.lock().engine.as_mut() {
+                engine.fail_call(id, status.clone());
+            }
+            RecvError::Failed(status)
+        }))
+    }
+
+    /// The next message of call `id`, as it arrived; pending, with the task
+    /// kept as the call's reader, while none is waiting.
+    fn poll_recv_raw(
         &self,
         id: CallId,
         cx: &mut Context<'_>,
@@ -374,6 +397,16 @@ fn handle_events<S: DriverSide>(
         let Some(event) = state.engine.as_mut().and_then(Connection::poll_event) else {
             return EventsOutcome::Drained;
         };
+        // Readiness is the same on both ends: the task waiting on it runs.
+        if let Some((call, ready)) = S::ready(&event) {
+            if let Some(slot) = state.calls.get_mut(call) {
+                match ready {
+                    Ready::Read => slot.wake_reader(),
+                    Ready::Write => slot.wake_writer(),
+                }
+            }
+            continue;
+        }
         if S::on_event(ctx, conn, state, event, spawns) == Flow::Closed {
             return EventsOutcome::Closed;
         }

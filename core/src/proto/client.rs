@@ -23,18 +23,17 @@ use crate::codec::metadata::MetadataMap;
 use crate::codec::timeout::format_timeout;
 
 use super::call_id::CallId;
-use super::config::{ClientConfig, Limits};
+use super::config::ClientConfig;
 use super::connection::{Abort, CallEnd, CallState, Connection, Core, Pulled};
 use super::error::{
     CallError, ConnectionError, ErrorCode, SendError, StartCallError, status_for_stream_error,
 };
-use super::event::ClientEvent;
+use super::event::{ClientEvent, Ready};
 use super::frame::{FramesSeen, ReceivedGoAway};
 use super::headers::{
     GRPC_ACCEPT_ENCODING, GRPC_TIMEOUT, RequestTemplate, ResponseStart, classify_response, request,
     status_from_trailers,
 };
-use super::keepalive::KeepaliveConfig;
 use super::path::CallPath;
 use super::shared::client_builder;
 use super::side::{ClientSide, Side, hooks::SideHooks};
@@ -183,22 +182,6 @@ impl SideHooks for ClientSide {
     const CLIENT: bool = true;
     const NAME: &'static str = "client";
     const END_OF_STREAM_RELEASES: bool = true;
-
-    fn limits(config: &ClientConfig) -> &Limits {
-        &config.limits
-    }
-
-    fn limits_mut(config: &mut ClientConfig) -> &mut Limits {
-        &mut config.limits
-    }
-
-    fn keepalive(config: &ClientConfig) -> Option<&KeepaliveConfig> {
-        config.keepalive.as_ref()
-    }
-
-    fn handshake_timeout(config: &ClientConfig) -> Option<Duration> {
-        config.handshake_timeout
-    }
 
     fn new_state(config: &ClientConfig, _now: Instant) -> ClientState {
         ClientState {
@@ -447,6 +430,10 @@ impl SideHooks for ClientSide {
 
     fn closed(error: Option<ConnectionError>) -> ClientEvent {
         ClientEvent::Closed { error }
+    }
+
+    fn ready(event: &ClientEvent) -> Option<(CallId, Ready)> {
+        event.ready()
     }
 }
 

@@ -212,3 +212,63 @@ impl Default for ClientConfig {
         }
     }
 }
+
+pub(crate) mod common {
+    //! What the connection written once reads of either end's configuration.
+
+    use std::time::Duration;
+
+    use super::{ClientConfig, Limits, ServerConfig};
+    use crate::proto::keepalive::KeepaliveConfig;
+
+    /// The settings both ends' configurations have. Public in a private
+    /// module: a bound of [`Side::Config`](crate::proto::Side::Config) that
+    /// nothing outside the crate can name or implement.
+    pub trait EndConfig {
+        /// The limits.
+        fn limits(&self) -> &Limits;
+        /// The limits, to sanitize them.
+        fn limits_mut(&mut self) -> &mut Limits;
+        /// The keepalive configuration, if this end pings (the server
+        /// always does; the client when configured).
+        fn keepalive(&self) -> Option<&KeepaliveConfig>;
+        /// How long the peer has to complete the HTTP/2 handshake.
+        fn handshake_timeout(&self) -> Option<Duration>;
+    }
+
+    impl EndConfig for ServerConfig {
+        fn limits(&self) -> &Limits {
+            &self.limits
+        }
+
+        fn limits_mut(&mut self) -> &mut Limits {
+            &mut self.limits
+        }
+
+        fn keepalive(&self) -> Option<&KeepaliveConfig> {
+            Some(&self.keepalive)
+        }
+
+        fn handshake_timeout(&self) -> Option<Duration> {
+            self.handshake_timeout
+        }
+    }
+
+    impl EndConfig for ClientConfig {
+        fn limits(&self) -> &Limits {
+            &self.limits
+        }
+
+        fn limits_mut(&mut self) -> &mut Limits {
+            &mut self.limits
+        }
+
+        fn keepalive(&self) -> Option<&KeepaliveConfig> {
+            self.keepalive.as_ref()
+        }
+
+        fn handshake_timeout(&self) -> Option<Duration> {
+            self.handshake_timeout
+        }
+    }
+}

@@ -114,3 +114,35 @@ pub enum ClientEvent {
         error: Option<ConnectionError>,
     },
 }
+
+/// What a call's `Readable` or `Writable` event says, for code written once
+/// for both ends (the async layer's driver wakes the task waiting on it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ready {
+    /// Messages, or the end of the peer's stream, can be read.
+    Read,
+    /// A send that was refused can be retried.
+    Write,
+}
+
+impl ServerEvent {
+    /// The call and what became ready, for `Readable` and `Writable`.
+    pub(crate) fn ready(&self) -> Option<(CallId, Ready)> {
+        match *self {
+            ServerEvent::Readable { call } => Some((call, Ready::Read)),
+            ServerEvent::Writable { call } => Some((call, Ready::Write)),
+            _ => None,
+        }
+    }
+}
+
+impl ClientEvent {
+    /// The call and what became ready, for `Readable` and `Writable`.
+    pub(crate) fn ready(&self) -> Option<(CallId, Ready)> {
+        match *self {
+            ClientEvent::Readable { call } => Some((call, Ready::Read)),
+            ClientEvent::Writable { call } => Some((call, Ready::Write)),
+            _ => None,
+        }
+    }
+}

@@ -125,6 +125,7 @@ pub use connection::Connection;
 pub use error::{
     CallError, ConnectionError, ErrorCode, Fault, RecvError, SendError, StartCallError,
 };
+pub(crate) use event::Ready;
 pub use event::{ClientEvent, ServerEvent};
 pub use headers::RequestHead;
 pub use message::{FramedMessage, RawMessage, ReceivedMessage, SendOptions};

@@ -6,7 +6,7 @@
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use h2::SendStream;
@@ -19,19 +19,17 @@ use crate::codec::compression::{Encoding, EncodingSet};
 use crate::codec::metadata::MetadataMap;
 
 use super::call_id::CallId;
-use super::config::{Limits, ServerConfig};
+use super::config::ServerConfig;
 use super::connection::{Abort, CallEnd, CallState, Connection, Core, Pulled};
 use super::error::{
     CallError, ConnectionError, ErrorCode, SendError, status_for_reset, status_for_stream_error,
 };
-use super::event::ServerEvent;
+use super::event::{Ready, ServerEvent};
 use super::frame::{ENHANCE_YOUR_CALM, FramesSeen, ReceivedGoAway, TOO_MANY_PINGS, encode_goaway};
 use super::headers::{
     self, RequestRules, default_content_type, response_headers, trailers_only, validate_request,
 };
-use super::keepalive::{
-    ConnectionLifetime, KeepaliveConfig, LifetimeAction, PingPolicyState, PingVerdict,
-};
+use super::keepalive::{ConnectionLifetime, LifetimeAction, PingPolicyState, PingVerdict};
 use super::shared::server_builder;
 use super::side::{ServerSide, Side, hooks::SideHooks};
 use super::stream::{Inbound, Outbound};
@@ -99,22 +97,6 @@ impl SideHooks for ServerSide {
     const CLIENT: bool = false;
     const NAME: &'static str = "server";
     const END_OF_STREAM_RELEASES: bool = false;
-
-    fn limits(config: &ServerConfig) -> &Limits {
-        &config.limits
-    }
-
-    fn limits_mut(config: &mut ServerConfig) -> &mut Limits {
-        &mut config.limits
-    }
-
-    fn keepalive(config: &ServerConfig) -> Option<&KeepaliveConfig> {
-        Some(&config.keepalive)
-    }
-
-    fn handshake_timeout(config: &ServerConfig) -> Option<Duration> {
-        config.handshake_timeout
-    }
 
     fn new_state(config: &ServerConfig, now: Instant) -> ServerState {
         let limited = config.lifetime.max_connection_idle.is_some()
@@ -397,6 +379,10 @@ impl SideHooks for ServerSide {
 
     fn closed(error: Option<ConnectionError>) -> ServerEvent {
         ServerEvent::Closed { error }
+    }
+
+    fn ready(event: &ServerEvent) -> Option<(CallId, Ready)> {
+        event.ready()
     }
 }
 

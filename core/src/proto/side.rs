@@ -7,17 +7,17 @@
 //! hooks: how h2 is polled, how a call moves forward, how a call ends.
 
 use std::fmt::Debug;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use h2::PingPong;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::call_id::CallId;
-use super::config::Limits;
+use super::config::common::EndConfig;
 use super::connection::{Abort, CallEnd, CallState, Connection, Core};
 use super::error::{ConnectionError, SendError};
+use super::event::Ready;
 use super::frame::{FramesSeen, ReceivedGoAway};
-use super::keepalive::KeepaliveConfig;
 use super::tap::Tap;
 
 /// The server end of a connection: [`ServerConnection`](super::ServerConnection)
@@ -34,7 +34,7 @@ pub enum ClientSide {}
 /// the only two.
 pub trait Side: hooks::SideHooks + Debug + Send + Sized + 'static {
     /// The connection's configuration.
-    type Config: Clone + Debug + Send + Sync + 'static;
+    type Config: EndConfig + Clone + Debug + Send + Sync + 'static;
     /// What [`poll_event`](super::Connection::poll_event) gives.
     type Event: Debug + Send + 'static;
 }
@@ -62,22 +62,6 @@ pub(crate) mod hooks {
         /// command is left to give); the server still answers.
         const END_OF_STREAM_RELEASES: bool;
 
-        /// The limits.
-        fn limits(config: &Self::Config) -> &Limits
-        where
-            Self: Side;
-        /// The limits, to sanitize them.
-        fn limits_mut(config: &mut Self::Config) -> &mut Limits
-        where
-            Self: Side;
-        /// The keepalive configuration, if this end pings.
-        fn keepalive(config: &Self::Config) -> Option<&KeepaliveConfig>
-        where
-            Self: Side;
-        /// How long the peer has to complete the HTTP/2 handshake.
-        fn handshake_timeout(config: &Self::Config) -> Option<Duration>
-        where
-            Self: Side;
         /// The end's state for a new connection.
         fn new_state(config: &Self::Config, now: Instant) -> Self::State
         where
@@ -175,6 +159,10 @@ pub(crate) mod hooks {
             Self: Side;
         /// The last event.
         fn closed(error: Option<ConnectionError>) -> Self::Event
+        where
+            Self: Side;
+        /// The call and what became ready, for `Readable` and `Writable`.
+        fn ready(event: &Self::Event) -> Option<(CallId, Ready)>
         where
             Self: Side;
     }

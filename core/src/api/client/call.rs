@@ -138,18 +138,11 @@ impl ClientCall {
         &self,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Option<ReceivedMessage>, Status>> {
-        let raw = match std::task::ready!(self.inner.conn.poll_recv_raw(self.inner.id, cx)) {
-            Ok(Some(raw)) => raw,
-            Err(RecvError::Failed(status)) => return Poll::Ready(Err(status)),
+        match std::task::ready!(self.inner.conn.poll_recv(self.inner.id, cx)) {
+            Ok(message) => Poll::Ready(Ok(message)),
+            Err(RecvError::Failed(status)) => Poll::Ready(Err(status)),
             // The call is over: its status comes with `poll_finished`.
-            Ok(None) | Err(_) => return Poll::Ready(Ok(None)),
-        };
-        match raw.decode() {
-            Ok(message) => Poll::Ready(Ok(Some(message))),
-            Err(status) => {
-                self.cancel_with(status.clone());
-                Poll::Ready(Err(status))
-            }
+            Err(_) => Poll::Ready(Ok(None)),
         }
     }
 

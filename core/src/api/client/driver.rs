@@ -32,21 +32,13 @@ impl DriverSide for ClientSide {
         _spawns: &mut Spawns,
     ) -> Flow {
         match event {
+            // Readable and Writable: the driver written once wakes the task.
+            ClientEvent::Readable { .. } | ClientEvent::Writable { .. } => {}
             ClientEvent::Headers { call, metadata } => {
                 if let Some(slot) = state.calls.get_mut(call) {
                     slot.side.headers = Some(metadata);
                     slot.side.got_headers = true;
                     slot.wake_reader();
-                }
-            }
-            ClientEvent::Readable { call } => {
-                if let Some(slot) = state.calls.get_mut(call) {
-                    slot.wake_reader();
-                }
-            }
-            ClientEvent::Writable { call } => {
-                if let Some(slot) = state.calls.get_mut(call) {
-                    slot.wake_writer();
                 }
             }
             ClientEvent::Finished {

@@ -87,26 +87,15 @@ impl CallHandle {
         &self,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Option<ReceivedMessage>, Status>> {
-        let raw = match std::task::ready!(self.inner.conn.poll_recv_raw(self.inner.id, cx)) {
-            Ok(Some(raw)) => raw,
-            Ok(None) => return Poll::Ready(Ok(None)),
-            // The engine ended the call (the client reset it, say).
-            Err(RecvError::Cancelled(status) | RecvError::Failed(status)) => {
-                return Poll::Ready(Err(self.closed_or(status)));
-            }
-            Err(_) => return Poll::Ready(Err(self.closed_status())),
-        };
-        match raw.decode() {
-            Ok(message) => Poll::Ready(Ok(Some(message))),
-            Err(status) => {
-                // As the engine ends a call whose message it cannot decode:
-                // the client gets the status.
-                if let Some(engine) = self.inner.conn.lock().engine.as_mut() {
-                    engine.fail_call(self.inner.id, status.clone());
-                }
-                Poll::Ready(Err(status))
-            }
-        }
+        self.inner
+            .conn
+            .poll_recv(self.inner.id, cx)
+            .map_err(|err| match err {
+                // The engine ended the call (the client reset it, a message
+                // did not decode, ...).
+                RecvError::Cancelled(status) | RecvError::Failed(status) => self.closed_or(status),
+                _ => self.closed_status(),
+            })
     }
 
     /// A framer for this call's response messages, compressed with

@@ -41,6 +41,8 @@ impl DriverSide for ServerSide {
         spawns: &mut Spawns,
     ) -> Flow {
         match event {
+            // Readable and Writable: the driver written once wakes the task.
+            ServerEvent::Readable { .. } | ServerEvent::Writable { .. } => {}
             ServerEvent::NewCall { call, request } => {
                 let Some(engine) = state.engine.as_mut() else {
                     return Flow::Closed;
@@ -72,16 +74,6 @@ impl DriverSide for ServerSide {
                     context,
                     registered: false,
                 }));
-            }
-            ServerEvent::Readable { call } => {
-                if let Some(slot) = state.calls.get_mut(call) {
-                    slot.wake_reader();
-                }
-            }
-            ServerEvent::Writable { call } => {
-                if let Some(slot) = state.calls.get_mut(call) {
-                    slot.wake_writer();
-                }
             }
             ServerEvent::Cancelled { call, status } => {
                 if let Some(slot) = state.calls.get_mut(call) {

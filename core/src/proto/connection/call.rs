@@ -10,6 +10,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use crate::Status;
 use crate::codec::compression::Encoding;
 use crate::proto::call_id::CallId;
+use crate::proto::config::common::EndConfig;
 use crate::proto::error::{RecvError, SendError, status_for_stream_error};
 use crate::proto::message::{FramedMessage, RawMessage, ReceivedMessage, SendOptions};
 use crate::proto::side::Side;
@@ -134,7 +135,7 @@ impl<S: Side, T: AsyncRead + AsyncWrite + Unpin> Connection<S, T> {
         options: SendOptions,
     ) -> Result<(), SendError> {
         let encoding = options.encoding(self.core.sendable(call)?.encoding);
-        let max = S::limits(&self.core.config).max_send_message_size;
+        let max = self.core.config.limits().max_send_message_size;
         let framed = FramedMessage::from_bytes(message, encoding, max)?;
         self.send_framed(call, framed)
     }
@@ -143,7 +144,7 @@ impl<S: Side, T: AsyncRead + AsyncWrite + Unpin> Connection<S, T> {
     /// outside any lock held around it). It must be framed with the call's
     /// [`send_encoding`](Self::send_encoding) or uncompressed.
     pub fn send_framed(&mut self, call: CallId, message: FramedMessage) -> Result<(), SendError> {
-        let max = S::limits(&self.core.config).max_send_message_size;
+        let max = self.core.config.limits().max_send_message_size;
         if message.message_len() > max {
             return Err(SendError::MessageTooLarge {
                 len: message.message_len(),

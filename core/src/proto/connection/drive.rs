@@ -7,6 +7,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use crate::proto::config::common::EndConfig;
 use crate::proto::shared::{MAX_DRIVE_ROUNDS, TrimVerdict};
 use crate::proto::side::Side;
 
@@ -79,7 +80,7 @@ impl<S: Side> Core<S> {
         if received.settings {
             self.handshake_deadline = None;
         }
-        if let Some(config) = S::keepalive(&self.config) {
+        if let Some(config) = self.config.keepalive() {
             self.keepalive.set_active_calls(config, self.calls.len());
             if received.frames > 0 {
                 self.keepalive.on_activity(now);

@@ -18,6 +18,7 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::call_id::{CallId, CallSlab};
+use super::config::common::EndConfig;
 use super::error::{ConnectionError, ErrorCode};
 use super::keepalive::{KeepaliveAction, KeepaliveState};
 use super::shared::{DriveState, IdleTrim};
@@ -118,7 +119,7 @@ impl<S: Side> Connection<S, MemoryTransport> {
     /// (an `Arc`), as in [`with_io`](Self::with_io).
     pub fn new(config: impl Into<Arc<S::Config>>, now: Instant) -> Self {
         let config = sanitized::<S>(config.into());
-        let memory = MemoryTransport::new(S::limits(&config).max_outbound_buffer);
+        let memory = MemoryTransport::new(config.limits().max_outbound_buffer);
         Connection::build(memory.clone(), Some(memory), config, now)
     }
 
@@ -156,7 +157,7 @@ impl<S: Side> Connection<S, MemoryTransport> {
         !self.core.lifecycle.is_closed()
             && self
                 .memory()
-                .is_some_and(|m| m.inbound_len() < S::limits(&self.core.config).max_inbound_buffer)
+                .is_some_and(|m| m.inbound_len() < self.core.config.limits().max_inbound_buffer)
     }
 
     /// Writes bytes to send to the peer into `buf`; returns how many (0 when
@@ -224,7 +225,7 @@ impl<S: Side, T: AsyncRead + AsyncWrite + Unpin> Connection<S, T> {
 
     fn build(io: T, memory: Option<MemoryTransport>, config: Arc<S::Config>, now: Instant) -> Self {
         let tap = TapHandle::new(TapState::new(S::CLIENT));
-        let handshake_deadline = S::handshake_timeout(&config).and_then(|t| now.checked_add(t));
+        let handshake_deadline = config.handshake_timeout().and_then(|t| now.checked_add(t));
         let side = S::new_state(&config, now);
         let mut core = Core {
             drive: DriveState::new(memory, now, &tap),
@@ -281,7 +282,10 @@ impl<S: Side, T: AsyncRead + AsyncWrite + Unpin> Connection<S, T> {
         if core.lifecycle.is_closed() {
             return None;
         }
-        let keepalive = S::keepalive(&core.config).and_then(|k| core.keepalive.poll_timeout(k));
+        let keepalive = core
+            .config
+            .keepalive()
+            .and_then(|k| core.keepalive.poll_timeout(k));
         [
             core.drive.deadlines.peek(),
             keepalive,
@@ -334,7 +338,7 @@ impl<S: Side, T: AsyncRead + AsyncWrite + Unpin> Connection<S, T> {
             self.core.lifecycle.fail(ConnectionError::HandshakeTimeout);
             self.core.lifecycle.abort(Abort::Hard);
         }
-        if let Some(config) = S::keepalive(&self.core.config) {
+        if let Some(config) = self.core.config.keepalive() {
             match self.core.keepalive.handle_timeout(config, now) {
                 KeepaliveAction::SendPing => {
                     if self.core.ping_pong.is_none() {
@@ -474,9 +478,9 @@ impl<S: Side, T: AsyncRead + AsyncWrite + Unpin> Connection<S, T> {
 /// panics on them: a copy of its own only for a configuration out of range
 /// (a server shares one among its connections).
 fn sanitized<S: Side>(mut config: Arc<S::Config>) -> Arc<S::Config> {
-    let limits = S::limits(&config).sanitized();
-    if limits != *S::limits(&config) {
-        *S::limits_mut(Arc::make_mut(&mut config)) = limits;
+    let limits = config.limits().sanitized();
+    if limits != *config.limits() {
+        *Arc::make_mut(&mut config).limits_mut() = limits;
     }
     config
 }
