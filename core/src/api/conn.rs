@@ -8,11 +8,13 @@
 //! waker has one owner: the engine, which [`drive_io`](Connection::drive_io)
 //! gives it, and which every command wakes.
 
+use crate::proto::EndEvent;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
+use crate::Status;
 use crate::codec::queue::InlineFirstQueue;
 use crate::proto::{
     CallId, Connection, FramedMessage, RawMessage, Ready, ReceivedMessage, RecvError, SendError,
@@ -242,12 +244,15 @@ impl<X> CallTable<X> {
 /// allocation.
 pub(crate) type Spawns = InlineFirstQueue<BoxFuture<'static, ()>>;
 
-/// What an event asks of the driver.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Flow {
-    Continue,
-    /// The connection is over: the driver ends.
-    Closed,
+/// What an end's event handling works with.
+pub(crate) struct EventCx<'a, S: DriverSide> {
+    /// The end's own driver state.
+    pub(crate) ctx: &'a mut S::Context,
+    pub(crate) conn: &'a Arc<ConnShared<S>>,
+    /// The engine and the call table (the lock is held).
+    pub(crate) state: &'a mut ConnState<S>,
+    /// Tasks to start once the lock is released.
+    pub(crate) spawns: &'a mut Spawns,
 }
 
 /// What each end brings to the one driver.
@@ -257,14 +262,13 @@ pub(crate) trait DriverSide: Side {
     /// What the end's driver holds (the router, the channel, ...).
     type Context: Send + Unpin;
 
-    /// Handles one event of the engine, with the lock held.
-    fn on_event(
-        ctx: &mut Self::Context,
-        conn: &Arc<ConnShared<Self>>,
-        state: &mut ConnState<Self>,
-        event: Self::Event,
-        spawns: &mut Spawns,
-    ) -> Flow;
+    /// Handles one event of the engine (not `Readable`, `Writable` or
+    /// `Closed`, which the driver handles), with the lock held.
+    fn on_event(cx: EventCx<'_, Self>, event: Self::Event);
+
+    /// The connection is over: every call the handles hold ends with
+    /// `status` (with the lock held).
+    fn end_calls(state: &mut ConnState<Self>, status: &Status);
 
     /// Before the IO step, with the lock held (the client notices that no
     /// channel can start calls any more).
@@ -398,7 +402,7 @@ fn handle_events<S: DriverSide>(
             return EventsOutcome::Drained;
         };
         // Readiness is the same on both ends: the task waiting on it runs.
-        if let Some((call, ready)) = S::ready(&event) {
+        if let Some((call, ready)) = event.ready() {
             if let Some(slot) = state.calls.get_mut(call) {
                 match ready {
                     Ready::Read => slot.wake_reader(),
@@ -407,9 +411,26 @@ fn handle_events<S: DriverSide>(
             }
             continue;
         }
-        if S::on_event(ctx, conn, state, event, spawns) == Flow::Closed {
+        if let Some(error) = event.closed_error() {
+            let status = match error {
+                Some(error) => {
+                    tracing::debug!(side = S::NAME, %error, "connection closed with an error");
+                    error.to_status()
+                }
+                None => Status::unavailable("the connection was closed"),
+            };
+            S::end_calls(state, &status);
+            // The engine dropped the transport already; handles still
+            // alive find their calls over.
             return EventsOutcome::Closed;
         }
+        let cx = EventCx {
+            ctx: &mut *ctx,
+            conn,
+            state: &mut *state,
+            spawns: &mut *spawns,
+        };
+        S::on_event(cx, event);
     }
     EventsOutcome::Budget
 }

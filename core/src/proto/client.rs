@@ -28,7 +28,7 @@ use super::connection::{Abort, CallEnd, CallState, Connection, Core, Pulled};
 use super::error::{
     CallError, ConnectionError, ErrorCode, SendError, StartCallError, status_for_stream_error,
 };
-use super::event::{ClientEvent, Ready};
+use super::event::ClientEvent;
 use super::frame::{FramesSeen, ReceivedGoAway};
 use super::headers::{
     GRPC_ACCEPT_ENCODING, GRPC_TIMEOUT, RequestTemplate, ResponseStart, classify_response, request,
@@ -418,22 +418,6 @@ impl SideHooks for ClientSide {
         if let Some(goaway) = goaway {
             core.report_goaway(ErrorCode::from_u32(goaway.code), goaway.debug_data);
         }
-    }
-
-    fn readable(call: CallId) -> ClientEvent {
-        ClientEvent::Readable { call }
-    }
-
-    fn writable(call: CallId) -> ClientEvent {
-        ClientEvent::Writable { call }
-    }
-
-    fn closed(error: Option<ConnectionError>) -> ClientEvent {
-        ClientEvent::Closed { error }
-    }
-
-    fn ready(event: &ClientEvent) -> Option<(CallId, Ready)> {
-        event.ready()
     }
 }
 

@@ -125,24 +125,82 @@ pub enum Ready {
     Write,
 }
 
-impl ServerEvent {
-    /// The call and what became ready, for `Readable` and `Writable`.
-    pub(crate) fn ready(&self) -> Option<(CallId, Ready)> {
-        match *self {
-            ServerEvent::Readable { call } => Some((call, Ready::Read)),
-            ServerEvent::Writable { call } => Some((call, Ready::Write)),
-            _ => None,
+pub(crate) mod common {
+    //! What the connection written once needs of either end's events.
+
+    use super::{CallId, ClientEvent, ConnectionError, Ready, ServerEvent};
+
+    /// The events both ends have. Public in a private module: a bound of
+    /// [`Side::Event`](crate::proto::Side::Event) that nothing outside the
+    /// crate can name or implement.
+    pub trait EndEvent: Sized {
+        /// Messages (or the end of the peer's stream) can be read.
+        fn readable(call: CallId) -> Self;
+        /// A send that was refused can be retried.
+        fn writable(call: CallId) -> Self;
+        /// The connection is over: the last event.
+        fn closed(error: Option<ConnectionError>) -> Self;
+        /// The call and what became ready, for `Readable` and `Writable`.
+        fn ready(&self) -> Option<(CallId, Ready)>;
+        /// For `Closed`, its error (`Some(None)`: a clean close).
+        fn closed_error(&self) -> Option<Option<&ConnectionError>>;
+    }
+
+    impl EndEvent for ServerEvent {
+        fn readable(call: CallId) -> Self {
+            ServerEvent::Readable { call }
+        }
+
+        fn writable(call: CallId) -> Self {
+            ServerEvent::Writable { call }
+        }
+
+        fn closed(error: Option<ConnectionError>) -> Self {
+            ServerEvent::Closed { error }
+        }
+
+        fn ready(&self) -> Option<(CallId, Ready)> {
+            match *self {
+                ServerEvent::Readable { call } => Some((call, Ready::Read)),
+                ServerEvent::Writable { call } => Some((call, Ready::Write)),
+                _ => None,
+            }
+        }
+
+        fn closed_error(&self) -> Option<Option<&ConnectionError>> {
+            match self {
+                ServerEvent::Closed { error } => Some(error.as_ref()),
+                _ => None,
+            }
         }
     }
-}
 
-impl ClientEvent {
-    /// The call and what became ready, for `Readable` and `Writable`.
-    pub(crate) fn ready(&self) -> Option<(CallId, Ready)> {
-        match *self {
-            ClientEvent::Readable { call } => Some((call, Ready::Read)),
-            ClientEvent::Writable { call } => Some((call, Ready::Write)),
-            _ => None,
+    impl EndEvent for ClientEvent {
+        fn readable(call: CallId) -> Self {
+            ClientEvent::Readable { call }
+        }
+
+        fn writable(call: CallId) -> Self {
+            ClientEvent::Writable { call }
+        }
+
+        fn closed(error: Option<ConnectionError>) -> Self {
+            ClientEvent::Closed { error }
+        }
+
+        fn ready(&self) -> Option<(CallId, Ready)> {
+            match *self {
+                ClientEvent::Readable { call } => Some((call, Ready::Read)),
+                ClientEvent::Writable { call } => Some((call, Ready::Write)),
+                _ => None,
+            }
+        }
+
+        fn closed_error(&self) -> Option<Option<&ConnectionError>> {
+            match self {
+                ClientEvent::Closed { error } => Some(error.as_ref()),
+                _ => None,
+            }
         }
     }
 }

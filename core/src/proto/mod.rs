@@ -126,6 +126,7 @@ pub use error::{
     CallError, ConnectionError, ErrorCode, Fault, RecvError, SendError, StartCallError,
 };
 pub(crate) use event::Ready;
+pub(crate) use event::common::EndEvent;
 pub use event::{ClientEvent, ServerEvent};
 pub use headers::RequestHead;
 pub use message::{FramedMessage, RawMessage, ReceivedMessage, SendOptions};

@@ -24,7 +24,7 @@ use super::connection::{Abort, CallEnd, CallState, Connection, Core, Pulled};
 use super::error::{
     CallError, ConnectionError, ErrorCode, SendError, status_for_reset, status_for_stream_error,
 };
-use super::event::{Ready, ServerEvent};
+use super::event::ServerEvent;
 use super::frame::{ENHANCE_YOUR_CALM, FramesSeen, ReceivedGoAway, TOO_MANY_PINGS, encode_goaway};
 use super::headers::{
     self, RequestRules, default_content_type, response_headers, trailers_only, validate_request,
@@ -367,22 +367,6 @@ impl SideHooks for ServerSide {
             }
             LifetimeAction::None => {}
         }
-    }
-
-    fn readable(call: CallId) -> ServerEvent {
-        ServerEvent::Readable { call }
-    }
-
-    fn writable(call: CallId) -> ServerEvent {
-        ServerEvent::Writable { call }
-    }
-
-    fn closed(error: Option<ConnectionError>) -> ServerEvent {
-        ServerEvent::Closed { error }
-    }
-
-    fn ready(event: &ServerEvent) -> Option<(CallId, Ready)> {
-        event.ready()
     }
 }
 

@@ -15,8 +15,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::call_id::CallId;
 use super::config::common::EndConfig;
 use super::connection::{Abort, CallEnd, CallState, Connection, Core};
-use super::error::{ConnectionError, SendError};
-use super::event::Ready;
+use super::error::SendError;
+use super::event::common::EndEvent;
 use super::frame::{FramesSeen, ReceivedGoAway};
 use super::tap::Tap;
 
@@ -36,7 +36,7 @@ pub trait Side: hooks::SideHooks + Debug + Send + Sized + 'static {
     /// The connection's configuration.
     type Config: EndConfig + Clone + Debug + Send + Sync + 'static;
     /// What [`poll_event`](super::Connection::poll_event) gives.
-    type Event: Debug + Send + 'static;
+    type Event: EndEvent + Debug + Send + 'static;
 }
 
 pub(crate) mod hooks {
@@ -148,22 +148,5 @@ pub(crate) mod hooks {
             Self: Side,
         {
         }
-
-        /// The event of a readable call.
-        fn readable(call: CallId) -> Self::Event
-        where
-            Self: Side;
-        /// The event of a writable call.
-        fn writable(call: CallId) -> Self::Event
-        where
-            Self: Side;
-        /// The last event.
-        fn closed(error: Option<ConnectionError>) -> Self::Event
-        where
-            Self: Side;
-        /// The call and what became ready, for `Readable` and `Writable`.
-        fn ready(event: &Self::Event) -> Option<(CallId, Ready)>
-        where
-            Self: Side;
     }
 }

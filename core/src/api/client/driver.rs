@@ -8,7 +8,7 @@ use crate::Status;
 use crate::codec::metadata::MetadataMap;
 use crate::proto::{ClientEvent, ClientSide};
 
-use super::super::conn::{ConnShared, ConnState, DriverSide, Flow, Spawns};
+use super::super::conn::{ConnShared, ConnState, DriverSide, EventCx};
 use super::call::ClientOutcome;
 use super::channel::ChannelShared;
 
@@ -24,16 +24,9 @@ impl DriverSide for ClientSide {
     type Slot = ClientOutcome;
     type Context = ClientDriver;
 
-    fn on_event(
-        ctx: &mut ClientDriver,
-        _conn: &Arc<ConnShared<ClientSide>>,
-        state: &mut ConnState<ClientSide>,
-        event: ClientEvent,
-        _spawns: &mut Spawns,
-    ) -> Flow {
+    fn on_event(cx: EventCx<'_, ClientSide>, event: ClientEvent) {
+        let EventCx { ctx, state, .. } = cx;
         match event {
-            // Readable and Writable: the driver written once wakes the task.
-            ClientEvent::Readable { .. } | ClientEvent::Writable { .. } => {}
             ClientEvent::Headers { call, metadata } => {
                 if let Some(slot) = state.calls.get_mut(call) {
                     slot.side.headers = Some(metadata);
@@ -54,21 +47,15 @@ impl DriverSide for ClientSide {
                 tracing::debug!(?code, "server sent GOAWAY");
                 ctx.goaway = true;
             }
-            ClientEvent::Closed { error } => {
-                let status = match &error {
-                    Some(error) => {
-                        tracing::debug!(%error, "connection closed with an error");
-                        error.to_status()
-                    }
-                    None => Status::unavailable("the connection was closed"),
-                };
-                for (_, slot) in state.calls.iter_mut() {
-                    slot.finish(status.clone(), MetadataMap::new());
-                }
-                return Flow::Closed;
-            }
+            // Readable, Writable, Closed: the driver handles them.
+            _ => {}
         }
-        Flow::Continue
+    }
+
+    fn end_calls(state: &mut ConnState<ClientSide>, status: &Status) {
+        for (_, slot) in state.calls.iter_mut() {
+            slot.finish(status.clone(), MetadataMap::new());
+        }
     }
 
     fn after_unlock(ctx: &mut ClientDriver, conn: &Arc<ConnShared<ClientSide>>) {

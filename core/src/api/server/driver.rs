@@ -14,7 +14,7 @@ use crate::codec::compression::Encoding;
 use crate::codec::metadata::MetadataMap;
 use crate::proto::{ServerEvent, ServerSide};
 
-use super::super::conn::{CallSlot, ConnShared, ConnState, DriverSide, Flow, Spawns};
+use super::super::conn::{CallSlot, ConnShared, ConnState, DriverSide, EventCx};
 use super::super::context::CallContext;
 use super::super::interceptor::BoxFuture;
 use super::super::request::Request;
@@ -33,25 +33,23 @@ impl DriverSide for ServerSide {
     type Slot = CallContext;
     type Context = ServerDriver;
 
-    fn on_event(
-        ctx: &mut ServerDriver,
-        conn: &Arc<ConnShared<ServerSide>>,
-        state: &mut ConnState<ServerSide>,
-        event: ServerEvent,
-        spawns: &mut Spawns,
-    ) -> Flow {
+    fn on_event(cx: EventCx<'_, ServerSide>, event: ServerEvent) {
+        let EventCx {
+            ctx,
+            conn,
+            state,
+            spawns,
+        } = cx;
         match event {
-            // Readable and Writable: the driver written once wakes the task.
-            ServerEvent::Readable { .. } | ServerEvent::Writable { .. } => {}
             ServerEvent::NewCall { call, request } => {
                 let Some(engine) = state.engine.as_mut() else {
-                    return Flow::Closed;
+                    return;
                 };
                 let mut head = *request;
                 let Some((path, handler)) = ctx.router.routes.lookup(head.path()) else {
                     let status = Status::unimplemented(format!("unknown method {}", head.path()));
                     let _ = engine.finish(call, status, &MetadataMap::new());
-                    return Flow::Continue;
+                    return;
                 };
                 let encoding = match ctx.router.send_compression {
                     Some(encoding) => engine.set_send_encoding(call, encoding).ok(),
@@ -82,22 +80,16 @@ impl DriverSide for ServerSide {
                     slot.wake_all();
                 }
             }
-            ServerEvent::Closed { error } => {
-                let status = match &error {
-                    Some(error) => {
-                        tracing::debug!(%error, "connection closed with an error");
-                        error.to_status()
-                    }
-                    None => Status::unavailable("the connection was closed"),
-                };
-                for (_, slot) in state.calls.iter_mut() {
-                    slot.side.cancel(status.clone());
-                    slot.wake_all();
-                }
-                return Flow::Closed;
-            }
+            // Readable, Writable, Closed: the driver handles them.
+            _ => {}
         }
-        Flow::Continue
+    }
+
+    fn end_calls(state: &mut ConnState<ServerSide>, status: &Status) {
+        for (_, slot) in state.calls.iter_mut() {
+            slot.side.cancel(status.clone());
+            slot.wake_all();
+        }
     }
 
     fn on_end(ctx: &mut ServerDriver, conn: &Arc<ConnShared<ServerSide>>) {

@@ -1,6 +1,7 @@
 //! A call's state in the engine ([`CallState`], the part both ends share)
 //! and the call commands written once: sending, receiving, cancelling.
 
+use crate::proto::event::common::EndEvent;
 use std::task::Context;
 use std::time::Instant;
 
@@ -313,10 +314,10 @@ impl<S: Side> Core<S> {
             return;
         }
         if readable {
-            self.events.push_back(S::readable(id));
+            self.events.push_back(S::Event::readable(id));
         }
         if c.outbound.take_writable() {
-            self.events.push_back(S::writable(id));
+            self.events.push_back(S::Event::writable(id));
         }
     }
 }

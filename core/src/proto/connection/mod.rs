@@ -9,6 +9,7 @@ mod call;
 mod drive;
 mod lifecycle;
 
+use super::event::common::EndEvent;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::task::Waker;
@@ -267,7 +268,10 @@ impl<S: Side, T: AsyncRead + AsyncWrite + Unpin> Connection<S, T> {
         if let Some(event) = self.core.events.pop_front() {
             return Some(event);
         }
-        self.core.lifecycle.take_closed_report().map(S::closed)
+        self.core
+            .lifecycle
+            .take_closed_report()
+            .map(S::Event::closed)
     }
 
     /// The next instant at which [`handle_timeout`](Self::handle_timeout)
