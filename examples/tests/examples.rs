@@ -1,7 +1,8 @@
 //! Runs each example's client flow against its server, in this process, on
 //! an ephemeral loopback port, on every runtime the features enable, and
 //! once through `demo` (what `cargo run --example ...` runs, on
-//! `ferrule::rt`). The examples are the main job; this proves they work.
+//! `ferrule::rt`; the embedded example on its own event loop). The examples
+//! are the main job; this proves they work.
 //!
 //! The examples' own checks decide: a flow fails on the first answer that
 //! is not what the service promises.
@@ -15,6 +16,10 @@ mod bookstore;
 #[allow(dead_code)]
 #[path = "../users.rs"]
 mod users;
+
+#[allow(dead_code)]
+#[path = "../embedded.rs"]
+mod embedded;
 
 use std::time::Duration;
 
@@ -107,6 +112,18 @@ fn users_demo_runs_on_the_selected_runtime() {
         ferrule::rt::block_on,
         users::demo("127.0.0.1:0"),
     );
+}
+
+/// The embedded example needs no runtime: its own loop serves, calls
+/// itself, checks every answer and returns once every connection closed.
+#[test]
+fn embedded_demo_runs_on_its_own_event_loop() {
+    run_with_limit("embedded::demo", run_now, || embedded::demo("127.0.0.1:0"));
+}
+
+/// The `block_on` of a flow that is a plain function.
+fn run_now<R>(flow: impl FnOnce() -> R) -> R {
+    flow()
 }
 
 #[test]
