@@ -1,9 +1,11 @@
 //! The load generator's pieces, as a library: calls over raw h2 with full response
-//! checks ([`calls`]), their tally ([`tally`]), and [`conformance`], which checks that a
-//! benchmark server binary keeps the harness contract (used by each server's tests).
+//! checks ([`calls`]), their tally ([`tally`]), control-frame floods ([`flood`]), and
+//! [`conformance`], which checks that a benchmark server binary keeps the harness
+//! contract (used by each server's tests).
 
 pub mod calls;
 pub mod conformance;
+pub mod flood;
 pub mod tally;
 
 use std::net::SocketAddr;

@@ -30,6 +30,7 @@ use tokio::task::JoinSet;
 
 use bench_load::calls::{CallError, Plan};
 use bench_load::connect;
+use bench_load::flood::{Flood, FloodFrame};
 use bench_load::tally::Tally;
 
 /// The kind of call a run makes.
@@ -44,6 +45,20 @@ enum Kind {
     Bidi,
     /// Open connections and hold them idle.
     Idle,
+    /// One connection flooding control frames of `--flood-frame` (counted as
+    /// "calls": the server's CPU per call is its CPU per frame).
+    Flood,
+}
+
+/// The frame a flood sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum FloodKind {
+    /// WINDOW_UPDATE on the connection, increment 1.
+    WindowUpdate,
+    /// PRIORITY on an idle stream.
+    Priority,
+    /// Empty SETTINGS (the server acknowledges each).
+    Settings,
 }
 
 /// Load generator for gRPC servers serving the ferrule benchmark protos.
@@ -104,6 +119,9 @@ struct Args {
     /// Make one call, print the response's headers and trailers to stderr, and exit.
     #[arg(long)]
     show_response: bool,
+    /// Flood: the frame to send.
+    #[arg(long, value_enum, default_value_t = FloodKind::WindowUpdate)]
+    flood_frame: FloodKind,
 }
 
 use bench_load::BoxError;
@@ -131,8 +149,11 @@ async fn run(args: Args) -> Result<ExitCode, BoxError> {
         .await?
         .next()
         .ok_or_else(|| format!("{} resolves to no address", args.addr))?;
+    if args.scenario == Kind::Flood {
+        return flood(&args, addr).await;
+    }
     let plan = match args.scenario {
-        Kind::Unary | Kind::Idle => Plan::unary(&args.addr, args.request_size)?,
+        Kind::Unary | Kind::Idle | Kind::Flood => Plan::unary(&args.addr, args.request_size)?,
         Kind::ServerStream => {
             Plan::server_stream(&args.addr, args.response_size, args.stream_messages)?
         }
@@ -193,7 +214,46 @@ fn kind_name(kind: Kind) -> &'static str {
         Kind::ServerStream => "server-stream",
         Kind::Bidi => "bidi",
         Kind::Idle => "idle",
+        Kind::Flood => "flood",
     }
+}
+
+/// Flood mode: one connection, control frames as fast as the server takes
+/// them; frames count as calls.
+async fn flood(args: &Args, addr: SocketAddr) -> Result<ExitCode, BoxError> {
+    let kind = match args.flood_frame {
+        FloodKind::WindowUpdate => FloodFrame::WindowUpdate,
+        FloodKind::Priority => FloodFrame::Priority,
+        FloodKind::Settings => FloodFrame::Settings,
+    };
+    let mut flood = Flood::connect(addr, kind).await?;
+    let mut control = Control::new(args);
+    if args.warmup > 0.0 {
+        flood.run(Duration::from_secs_f64(args.warmup)).await?;
+    }
+    control.event(&LoadEvent::Warm);
+    control.wait_for("go").await;
+    let (frames, elapsed) = flood.run(Duration::from_secs_f64(args.duration)).await?;
+    control.event(&LoadEvent::Measured);
+    control.wait_for("report").await;
+    let report = LoadReport {
+        scenario: args.label.clone().unwrap_or_else(|| "flood".to_owned()),
+        connections: 1,
+        streams: 0,
+        duration_s: elapsed.as_secs_f64(),
+        calls: frames,
+        ..LoadReport::default()
+    };
+    if args.json {
+        control.event(&LoadEvent::Report(report));
+    } else {
+        println!(
+            "{frames} frames in {:.2} s: {:.0} frames/s",
+            elapsed.as_secs_f64(),
+            frames as f64 / elapsed.as_secs_f64()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -37,6 +37,18 @@ pub struct Scenario {
     pub h2load: Option<H2load>,
 }
 
+/// A control-frame flood: frames count as calls, so the server's CPU per call is its
+/// CPU per frame.
+fn flood(name: &'static str, frame: &str) -> Scenario {
+    Scenario {
+        name,
+        load_args: args(&["--scenario", "flood", "--flood-frame", frame]),
+        headline: Headline::CallsPerS,
+        idle_connections: None,
+        h2load: None,
+    }
+}
+
 fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| (*s).to_owned()).collect()
 }
@@ -137,6 +149,9 @@ pub fn all(idle_connections: usize) -> Vec<Scenario> {
             idle_connections: None,
             h2load: None,
         },
+        flood("flood WINDOW_UPDATE, 1 conn", "window-update"),
+        flood("flood PRIORITY, 1 conn", "priority"),
+        flood("flood SETTINGS, 1 conn", "settings"),
         Scenario {
             name: if idle_connections == 1000 {
                 "idle, 1000 connections"
