@@ -39,8 +39,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferrule::core::proto::{
-    CallId, CallOptions, ClientConfig, ClientConnection, ClientEvent, ClientSide, Connection,
-    RecvError, ServerConfig, ServerConnection, ServerEvent, ServerSide, Side,
+    CallError, CallId, CallOptions, ClientConfig, ClientConnection, ClientEvent, ClientSide,
+    Connection, RecvError, SendError, ServerConfig, ServerConnection, ServerEvent, ServerSide,
+    Side,
 };
 use ferrule::{Code, MetadataMap, Status};
 use ferrule_examples::{DemoError, Mode, Options};
@@ -641,15 +642,17 @@ impl Application<ServerSide> for Greeter {
             let Some(request) = self.calls.remove(&call).and_then(|g| g.request) else {
                 continue;
             };
-            self.served += 1;
             let reply = HelloReply {
                 message: format!("Hello, {}!", request.name),
             };
             match conn.send_message(call, reply.encode_to_vec().into()) {
-                Ok(()) => finish(conn, call, Status::ok())?,
+                Ok(()) => {
+                    self.served += 1;
+                    finish(conn, call, Status::ok())?;
+                }
                 // Ended by the engine meanwhile (its deadline): the
                 // Cancelled event is on its way.
-                Err(ferrule::core::proto::SendError::Closed) => {}
+                Err(SendError::Closed) => {}
                 Err(e) => return Err(DemoError(format!("server: cannot answer: {e}"))),
             }
         }
@@ -665,7 +668,7 @@ impl Application<ServerSide> for Greeter {
 fn finish(conn: &mut ServerConnection, call: CallId, status: Status) -> Result<(), DemoError> {
     match conn.finish(call, status, &MetadataMap::new()) {
         // Closed: the engine ended the call first; its Cancelled event says why.
-        Ok(()) | Err(ferrule::core::proto::CallError::Closed) => Ok(()),
+        Ok(()) | Err(CallError::Closed) => Ok(()),
         Err(e) => Err(DemoError(format!("server: cannot finish a call: {e}"))),
     }
 }
@@ -674,7 +677,7 @@ fn finish(conn: &mut ServerConnection, call: CallId, status: Status) -> Result<(
 
 /// The client's steps, one after the other: each starts its calls and
 /// waits for all their outcomes.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Step {
     Unary,
     Deadline,
@@ -689,8 +692,54 @@ enum Expected {
     Code(Code),
 }
 
+/// A call to make: where, with what name in the request, and what it
+/// must end with.
+struct Planned {
+    path: &'static str,
+    name: String,
+    options: CallOptions,
+    expected: Expected,
+}
+
+impl Step {
+    fn calls(self) -> Vec<Planned> {
+        let hello = |name: String| Planned {
+            path: SAY_HELLO.path,
+            expected: Expected::Reply(format!("Hello, {name}!")),
+            name,
+            options: CallOptions::new(),
+        };
+        match self {
+            Step::Unary => vec![hello("ferrule".into())],
+            Step::Deadline => {
+                let mut metadata = MetadataMap::new();
+                metadata
+                    .insert(REPLY_AFTER_MS, "1000")
+                    .expect("a valid metadata key and value");
+                let options = CallOptions::new()
+                    .with_metadata(metadata)
+                    .with_timeout(Duration::from_millis(100));
+                vec![Planned {
+                    options,
+                    expected: Expected::Code(Code::DEADLINE_EXCEEDED),
+                    ..hello("sloth".into())
+                }]
+            }
+            Step::UnknownMethod => vec![Planned {
+                path: "/hello.Greeter/SayGoodbye",
+                expected: Expected::Code(Code::UNIMPLEMENTED),
+                ..hello("ferrule".into())
+            }],
+            Step::ManyInFlight => (0..IN_FLIGHT)
+                .map(|i| hello(format!("caller {i}")))
+                .collect(),
+        }
+    }
+}
+
 /// A call started and not finished yet.
 struct Outstanding {
+    /// `Method("name")`, for what is printed.
     what: String,
     expected: Expected,
     reply: Option<HelloReply>,
@@ -722,6 +771,9 @@ impl ClientFlow {
         }
     }
 
+    /// Starts the step's calls, each with its one request and half-closed:
+    /// the commands queue, and each request leaves with its headers on the
+    /// next drive (`poll_transmit`).
     fn start(
         &mut self,
         conn: &mut ClientConnection,
@@ -729,83 +781,31 @@ impl ClientFlow {
         now: Instant,
     ) -> Result<(), DemoError> {
         self.current = Some((step, now));
-        let hello = |name: &str| Expected::Reply(format!("Hello, {name}!"));
-        match step {
-            Step::Unary => self.call(
-                conn,
-                now,
-                SAY_HELLO.path,
-                CallOptions::new(),
-                "ferrule",
-                hello("ferrule"),
-            ),
-            Step::Deadline => {
-                let mut metadata = MetadataMap::new();
-                metadata
-                    .insert(REPLY_AFTER_MS, "1000")
-                    .map_err(|e| DemoError(format!("metadata: {e}")))?;
-                let options = CallOptions::new()
-                    .with_metadata(metadata)
-                    .with_timeout(Duration::from_millis(100));
-                let expected = Expected::Code(Code::DEADLINE_EXCEEDED);
-                self.call(conn, now, SAY_HELLO.path, options, "sloth", expected)
-            }
-            Step::UnknownMethod => {
-                let expected = Expected::Code(Code::UNIMPLEMENTED);
-                self.call(
-                    conn,
-                    now,
-                    "/hello.Greeter/SayGoodbye",
-                    CallOptions::new(),
-                    "ferrule",
+        for Planned {
+            path,
+            name,
+            options,
+            expected,
+        } in step.calls()
+        {
+            let what = format!("{}({name:?})", path.rsplit('/').next().unwrap_or(path));
+            let failed = |e: &dyn std::fmt::Display| DemoError(format!("client: {what}: {e}"));
+            let call = conn
+                .start_call(now, path, options)
+                .map_err(|e| failed(&e))?;
+            let request = HelloRequest { name }.encode_to_vec();
+            conn.send_message(call, request.into())
+                .map_err(|e| failed(&e))?;
+            conn.close_send(call).map_err(|e| failed(&e))?;
+            self.waiting.insert(
+                call,
+                Outstanding {
+                    what,
                     expected,
-                )
-            }
-            Step::ManyInFlight => (0..IN_FLIGHT).try_for_each(|i| {
-                let name = format!("caller {i}");
-                self.call(
-                    conn,
-                    now,
-                    SAY_HELLO.path,
-                    CallOptions::new(),
-                    &name,
-                    hello(&name),
-                )
-            }),
+                    reply: None,
+                },
+            );
         }
-    }
-
-    /// Starts a call with one request and half-closes it: both commands
-    /// queue, and the request leaves with the headers on the next drive.
-    fn call(
-        &mut self,
-        conn: &mut ClientConnection,
-        now: Instant,
-        path: &'static str,
-        options: CallOptions,
-        name: &str,
-        expected: Expected,
-    ) -> Result<(), DemoError> {
-        let failed = |e: &dyn std::fmt::Display| DemoError(format!("client: {path}: {e}"));
-        let call = conn
-            .start_call(now, path, options)
-            .map_err(|e| failed(&e))?;
-        let request = HelloRequest {
-            name: name.to_owned(),
-        };
-        conn.send_message(call, request.encode_to_vec().into())
-            .map_err(|e| failed(&e))?;
-        conn.close_send(call).map_err(|e| failed(&e))?;
-        let method = path.rsplit('/').next().unwrap_or(path);
-        let what = format!("{method}({name:?})");
-        self.waiting.insert(
-            call,
-            Outstanding {
-                what,
-                expected,
-                reply: None,
-            },
-        );
         Ok(())
     }
 
@@ -816,17 +816,11 @@ impl ClientFlow {
             let Some(outstanding) = self.waiting.get_mut(&call) else {
                 continue;
             };
-            let reply = HelloReply::decode(message).map_err(|e| {
-                DemoError(format!(
-                    "client: {}: not a HelloReply: {e}",
-                    outstanding.what
-                ))
-            })?;
+            let what = &outstanding.what;
+            let reply = HelloReply::decode(message)
+                .map_err(|e| DemoError(format!("client: {what}: not a HelloReply: {e}")))?;
             if outstanding.reply.replace(reply).is_some() {
-                return Err(DemoError(format!(
-                    "client: {}: two replies",
-                    outstanding.what
-                )));
+                return Err(DemoError(format!("client: {what}: more than one reply")));
             }
         }
         Ok(())
@@ -834,7 +828,7 @@ impl ClientFlow {
 
     /// Checks a finished call against what it had to end with.
     fn check(
-        &mut self,
+        &self,
         outstanding: Outstanding,
         status: &Status,
         now: Instant,
@@ -857,14 +851,13 @@ impl ClientFlow {
             }
         };
         match self.current {
+            // Summed up when the step is over.
             Some((Step::ManyInFlight, _)) => {}
-            Some((Step::Deadline, started)) => {
-                let after = now.duration_since(started).as_millis();
-                let code = status.code();
-                println!(
-                    "client: {what} with a 100 ms timeout, the server answering after 1 s -> {code} after {after} ms"
-                );
-            }
+            Some((Step::Deadline, started)) => println!(
+                "client: {what} with a 100 ms timeout, the server answering after 1 s -> {} after {} ms",
+                status.code(),
+                now.duration_since(started).as_millis()
+            ),
             _ => println!("client: {what} -> {outcome}"),
         }
         Ok(())
@@ -900,7 +893,7 @@ impl Application<ClientSide> for ClientFlow {
             }
             ClientEvent::GoAway { code, .. } => println!("client: the server sent GOAWAY ({code})"),
             ClientEvent::Closed { error: Some(error) } => {
-                println!("client: connection closed ({error})")
+                println!("client: connection closed ({error})");
             }
             ClientEvent::Closed { error: None } => println!("client: connection closed"),
             // Headers (initial metadata) are not needed; each request is
@@ -915,9 +908,9 @@ impl Application<ClientSide> for ClientFlow {
             return Ok(false);
         }
         if let Some((Step::ManyInFlight, started)) = self.current {
-            let took = now.duration_since(started).as_millis();
             println!(
-                "client: {IN_FLIGHT} SayHello calls in flight at once -> {IN_FLIGHT} right answers in {took} ms"
+                "client: {IN_FLIGHT} SayHello calls in flight at once -> {IN_FLIGHT} right answers in {} ms",
+                now.duration_since(started).as_millis()
             );
         }
         match self.steps.pop_front() {
@@ -925,9 +918,8 @@ impl Application<ClientSide> for ClientFlow {
             None => {
                 println!("client: every answer was right; closing the connection");
                 self.complete = true;
-                // Lets the open calls finish (there are none left), then
-                // closes the connection; the engine drains and the loop
-                // closes the socket.
+                // No call is open: the engine closes the connection (GOAWAY)
+                // and drains, and then the loop closes the socket.
                 conn.close_gracefully();
             }
         }
