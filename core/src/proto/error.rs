@@ -283,29 +283,30 @@ impl From<SendError> for Status {
     }
 }
 
-/// Why `recv_message` returned no message.
+/// Why `recv_message` returned no message. The same on both ends.
 ///
-/// A clean end of the peer's stream is not an error: it is `Ok(None)`. On
-/// the server, a call that ended any other way is `Cancelled` or `Closed`,
-/// so a cancelled client stream never reads as complete. (On the client
-/// every call ends with a `Finished` event carrying its status, and
-/// `recv_message` answers `Ok(None)` once nothing is left to read.)
+/// A normal end of the peer's stream is not an error: it is `Ok(None)` (the
+/// client half-closed; the server sent its trailers, whose status comes
+/// with the client's `Finished` event). A call that ended any other way
+/// reads as `Cancelled` until the application lets go of it, so a cancelled
+/// stream never reads as complete; after that, as `Closed`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RecvError {
     /// No message is available yet; wait for the call's `Readable` event.
     Blocked,
-    /// The call failed while the message was decoded (decompression failed or
-    /// the message exceeded the limit once decompressed). The engine has
-    /// ended the call with this status; its final event follows.
+    /// The message failed to decode (decompression failed, or the message
+    /// exceeded the limit once decompressed). The engine has ended the call
+    /// with this status; its end event follows.
     Failed(Status),
-    /// Server: the call ended before the client finished its stream (the
-    /// client reset it, its deadline passed, the connection was lost), and
-    /// its `Cancelled` event, with this status, is still queued.
+    /// The call ended before the peer ended its stream normally (a reset,
+    /// the deadline, a lost connection, the connection closed): this
+    /// status says why. The same status comes with the call's end event
+    /// (`Cancelled` on the server, `Finished` on the client).
     Cancelled(Status),
-    /// Server: the call is over and was not ended by the client's
-    /// half-close: the application finished or cancelled it, or it was
-    /// cancelled and that `Cancelled` event was already handed out.
+    /// The application let go of the call (the server finished or
+    /// cancelled it; the client read its end or cancelled it), or the id is
+    /// not one of this connection's.
     Closed,
 }
 

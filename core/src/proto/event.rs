@@ -46,8 +46,10 @@ pub enum ServerEvent {
     /// The call ended before the application finished it: the client
     /// cancelled (`CANCELLED`), the deadline passed (`DEADLINE_EXCEEDED`; the
     /// engine has already answered the client), the client broke the protocol
-    /// for this call, or the connection was lost (`UNAVAILABLE`). The call id
-    /// is stale afterwards; commands on it report that the call is closed.
+    /// for this call, the connection was lost (`UNAVAILABLE`) or closed
+    /// (`CANCELLED`). Reads of the call answer
+    /// [`RecvError::Cancelled`](super::RecvError::Cancelled) with this status
+    /// and sends are refused; `finish` or `cancel` lets go of the id.
     Cancelled {
         /// The call.
         call: CallId,
@@ -84,10 +86,11 @@ pub enum ClientEvent {
         call: CallId,
     },
     /// The call is over, with this status. Messages the server sent before its
-    /// trailers stay readable with `recv_message` until it answers `Ok(None)`;
-    /// then (or right away, if none are left) the id becomes stale. A failure
-    /// the client saw itself (deadline, reset, lost connection) discards unread
-    /// messages.
+    /// trailers stay readable with `recv_message` until it answers `Ok(None)`,
+    /// which lets go of the id. A failure the client saw itself (deadline,
+    /// reset, lost connection) discards unread messages: `recv_message` then
+    /// answers [`RecvError::Cancelled`](super::RecvError::Cancelled) with this
+    /// status, once, and the id is let go.
     Finished {
         /// The call.
         call: CallId,

@@ -17,6 +17,7 @@ mod metadata;
 mod raw;
 mod responses;
 mod rpc_kinds;
+mod symmetry;
 mod validation;
 
 /// The async layer moves connections into spawned tasks: they must be `Send`
