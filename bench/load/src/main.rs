@@ -242,6 +242,7 @@ async fn flood(args: &Args, addr: SocketAddr) -> Result<ExitCode, BoxError> {
         streams: 0,
         duration_s: elapsed.as_secs_f64(),
         calls: frames,
+        calls_per_s: frames as f64 / elapsed.as_secs_f64().max(f64::MIN_POSITIVE),
         ..LoadReport::default()
     };
     if args.json {
