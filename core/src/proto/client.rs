@@ -261,7 +261,7 @@ impl SideHooks for ClientSide {
             Poll::Ready(Err(err)) => {
                 core.check_goaway();
                 conn.h2 = None;
-                let error = match (ConnectionError::from_h2(&err), &core.side.goaway) {
+                let error = match (core.h2_error(&err), &core.side.goaway) {
                     (ConnectionError::GoAway { code, .. }, Some((_, debug_data))) => {
                         ConnectionError::GoAway {
                             code,
@@ -333,8 +333,7 @@ impl SideHooks for ClientSide {
                     }
                 }
                 Poll::Ready(Err(err)) => {
-                    let status = status_for_stream_error(&err);
-                    return Self::end_call(core, id, CallEnd::Gone(status));
+                    return Self::end_call(core, id, CallEnd::for_stream_error(&err));
                 }
                 Poll::Pending => {}
             }
@@ -381,15 +380,16 @@ impl SideHooks for ClientSide {
     }
 
     fn end_call(core: &mut Core<Self>, id: CallId, end: CallEnd) {
+        let end = core.in_connection_terms(end);
         let Some(c) = core.calls.get_mut(id) else {
             return;
         };
         if matches!(c.side, StreamPhase::Done) {
             return;
         }
-        let reset = !matches!(end, CallEnd::Gone(_));
+        let reset = !matches!(end, CallEnd::Gone(_) | CallEnd::Lost(_));
         core.close_stream(id, reset);
-        let (CallEnd::Fail(status) | CallEnd::Gone(status) | CallEnd::Cancel(status)) = end;
+        let status = end.status().clone();
         core.report_end(id, status);
     }
 

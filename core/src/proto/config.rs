@@ -79,6 +79,11 @@ pub struct Limits {
     /// late frames) at once. Default 50 (h2's default).
     pub max_concurrent_reset_streams: usize,
     /// h2: how long a locally reset stream is remembered. Default 1 s.
+    ///
+    /// This is the one place the engine's behaviour depends on the real
+    /// clock rather than the `now` it is given: h2 forgets reset streams by
+    /// `Instant::now()`. A simulation that must replay a run exactly sets it
+    /// beyond the run's length.
     pub reset_stream_duration: Duration,
     /// h2: how many streams the peer opened and reset before the engine took
     /// them may be pending at once, beyond which the connection ends with

@@ -21,9 +21,7 @@ use crate::codec::metadata::MetadataMap;
 use super::call_id::CallId;
 use super::config::ServerConfig;
 use super::connection::{Abort, CallEnd, CallState, Connection, Core, Pulled};
-use super::error::{
-    CallError, ConnectionError, ErrorCode, SendError, status_for_reset, status_for_stream_error,
-};
+use super::error::{CallError, ConnectionError, ErrorCode, SendError, status_for_reset};
 use super::event::ServerEvent;
 use super::frame::{ENHANCE_YOUR_CALM, FramesSeen, ReceivedGoAway, TOO_MANY_PINGS, encode_goaway};
 use super::headers::{
@@ -161,9 +159,7 @@ impl SideHooks for ServerSide {
                         }
                         Poll::Ready(Some(Err(err))) => {
                             conn.h2 = ServerH2::Closed;
-                            conn.core
-                                .lifecycle
-                                .h2_ended(Some(ConnectionError::from_h2(&err)));
+                            conn.core.lifecycle.h2_ended(Some(conn.core.h2_error(&err)));
                             return;
                         }
                         Poll::Ready(None) => {
@@ -250,24 +246,26 @@ impl SideHooks for ServerSide {
             ResponseState::Closed => Poll::Pending,
         };
         let gone = match reset {
-            Poll::Ready(Ok(reason)) => Some(status_for_reset(ErrorCode::from_reason(reason))),
-            Poll::Ready(Err(err)) => Some(status_for_stream_error(&err)),
+            Poll::Ready(Ok(reason)) => Some(CallEnd::Gone(status_for_reset(
+                ErrorCode::from_reason(reason),
+            ))),
+            Poll::Ready(Err(err)) => Some(CallEnd::for_stream_error(&err)),
             Poll::Pending => None,
         };
-        if let Some(status) = gone {
-            return Self::end_call(core, id, CallEnd::Gone(status));
+        if let Some(end) = gone {
+            return Self::end_call(core, id, end);
         }
         if let ResponseState::Streaming(stream) = &mut c.side.response
             && let Err(err) = c.outbound.flush(stream, &mut cx)
         {
-            let status = status_for_stream_error(&err);
-            return Self::end_call(core, id, CallEnd::Gone(status));
+            return Self::end_call(core, id, CallEnd::for_stream_error(&err));
         }
         core.report_io(id, readable);
         core.settle(id);
     }
 
     fn end_call(core: &mut Core<Self>, id: CallId, end: CallEnd) {
+        let end = core.in_connection_terms(end);
         let accept = core.config.accept_encodings;
         let Some(c) = core.calls.get_mut(id) else {
             return;
@@ -285,7 +283,7 @@ impl SideHooks for ServerSide {
         match &end {
             CallEnd::Fail(status) => answer(c, accept, status),
             CallEnd::Cancel(_) => reset(c, ErrorCode::CANCEL),
-            CallEnd::Gone(_) => c.side.response = ResponseState::Closed,
+            CallEnd::Gone(_) | CallEnd::Lost(_) => c.side.response = ResponseState::Closed,
         }
         let status = end.status().clone();
         c.mark_ended(status.clone());

@@ -50,12 +50,31 @@ pub enum CallEnd {
     /// Reset the stream with CANCEL (the connection is being closed), and
     /// report the status.
     Cancel(Status),
+    /// The stream failed because its connection did (a transport error, a
+    /// GOAWAY): like `Gone`, and once the connection is known to be over,
+    /// reported with the connection's reason.
+    Lost(Status),
+}
+
+impl CallEnd {
+    /// How a call whose stream h2 failed with `err` ends.
+    pub(crate) fn for_stream_error(err: &h2::Error) -> CallEnd {
+        let status = status_for_stream_error(err);
+        if err.is_io() || err.is_go_away() {
+            CallEnd::Lost(status)
+        } else {
+            CallEnd::Gone(status)
+        }
+    }
 }
 
 impl CallEnd {
     pub(crate) fn status(&self) -> &Status {
         match self {
-            CallEnd::Fail(status) | CallEnd::Gone(status) | CallEnd::Cancel(status) => status,
+            CallEnd::Fail(status)
+            | CallEnd::Gone(status)
+            | CallEnd::Cancel(status)
+            | CallEnd::Lost(status) => status,
         }
     }
 }
@@ -96,9 +115,7 @@ impl<C> CallState<C> {
         match self.inbound.pull(cx) {
             Ok(true) => Pulled::Readable,
             Ok(false) => Pulled::Nothing,
-            Err(InboundError::Stream(err)) => {
-                Pulled::End(CallEnd::Gone(status_for_stream_error(&err)))
-            }
+            Err(InboundError::Stream(err)) => Pulled::End(CallEnd::for_stream_error(&err)),
             Err(InboundError::Frame(err)) => Pulled::End(CallEnd::Fail(err.into())),
         }
     }

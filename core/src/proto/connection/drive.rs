@@ -99,7 +99,7 @@ impl<S: Side> Core<S> {
     fn end_all_calls(&mut self) {
         let status = self.lifecycle.end_status();
         for id in self.calls.ids() {
-            S::end_call(self, id, CallEnd::Gone(status.clone()));
+            S::end_call(self, id, CallEnd::Lost(status.clone()));
         }
     }
 }

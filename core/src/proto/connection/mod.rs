@@ -505,6 +505,27 @@ impl<S: Side> Core<S> {
         self.drive.now
     }
 
+    /// The connection error h2's `err` means. Once the peer closed its side,
+    /// any transport error (h2 reports "bytes remaining on stream" for an
+    /// end of stream inside a frame) is the peer vanishing.
+    pub(crate) fn h2_error(&self, err: &h2::Error) -> ConnectionError {
+        match ConnectionError::from_h2(err) {
+            ConnectionError::Io(_) if self.peer_eof() => ConnectionError::TransportClosed,
+            error => error,
+        }
+    }
+
+    /// A call the end of the connection takes down ends with the
+    /// connection's reason, not with the stream error h2's end made of it.
+    pub(crate) fn in_connection_terms(&self, end: CallEnd) -> CallEnd {
+        match end {
+            CallEnd::Lost(_) if self.lifecycle.is_closed() => {
+                CallEnd::Lost(self.lifecycle.end_status())
+            }
+            end => end,
+        }
+    }
+
     /// Whether the peer closed its side of the transport.
     pub(crate) fn peer_eof(&self) -> bool {
         self.tap.lock().peer_eof()

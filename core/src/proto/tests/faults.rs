@@ -181,3 +181,32 @@ pair_test! {
         }
     }
 }
+
+pair_test! {
+    /// A peer that vanishes in the middle of a frame is a vanished peer,
+    /// whichever byte the stream ends at: `TransportClosed`, and the calls
+    /// end with the connection's reason, not a stream error h2 made of it.
+    fn a_peer_vanishing_mid_frame_is_transport_closed(chunking) {
+        let mut pair = Pair::new(chunking);
+        let call = pair.start("/f.F/X", CallOptions::new());
+        let (sc, _) = pair.accept();
+        pair.to_client.held = true;
+        pair.server.send_message(sc, Bytes::from(vec![7u8; 100])).unwrap();
+        pair.drive();
+        let sent = pair.to_client.in_flight.len();
+        assert!(sent > 20, "{sent}");
+        pair.to_client.in_flight.truncate(sent / 2);
+        pair.to_client.held = false;
+        while pair.move_bytes() {}
+        pair.server_vanishes();
+        assert!(pair.client.is_closed());
+        assert!(
+            matches!(pair.client.error(), Some(ConnectionError::TransportClosed)),
+            "{:?}",
+            pair.client.error()
+        );
+        let (status, _) = pair.expect_finished(call);
+        assert_eq!(status.code(), Code::UNAVAILABLE);
+        assert!(status.message().contains("transport closed"), "{status}");
+    }
+}

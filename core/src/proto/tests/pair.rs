@@ -88,6 +88,9 @@ pub(crate) struct Wire {
     pub(crate) transcript: Vec<u8>,
     /// Deliver no more, ever (the peer vanished).
     pub(crate) cut: bool,
+    /// Take what the sender sends but deliver none of it yet (bytes on the
+    /// way, for a test to cut short).
+    pub(crate) held: bool,
 }
 
 /// A task waker that only notes it was woken.
@@ -592,7 +595,7 @@ fn transmit(from: &mut dyn Driven, wire: &mut Wire, now: Instant, buf: &mut [u8]
 
 /// Hands `to` what is in flight on `wire`, chunked.
 fn deliver(to: &mut dyn Driven, wire: &mut Wire, chunking: Chunking, now: Instant) -> bool {
-    if wire.paused || wire.cut || wire.in_flight.is_empty() {
+    if wire.paused || wire.held || wire.cut || wire.in_flight.is_empty() {
         return false;
     }
     let data = std::mem::take(&mut wire.in_flight);
