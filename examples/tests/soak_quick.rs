@@ -54,16 +54,13 @@ fn a_small_soak_gets_every_answer_right() {
 }
 
 /// The same with calls multiplexed, 8 in flight per connection, as the full
-/// soak runs. Ignored while ferrule has the bug the soak found: a unary call
-/// answered OK can fail with UNAVAILABLE "the connection to the server was
-/// closed" when another call starts on its connection between the end of
-/// its response stream and the read of its status (the engine frees the
-/// call's slot at end of stream, the new call takes it over in the driver's
-/// call table). It takes two threads polling calls of one connection: tokio,
-/// or smol with SMOL_THREADS=2; this test failed 9 runs in 20 under
-/// `--all-features` (tokio). Run it with `--ignored`; un-ignore with the fix.
+/// soak runs. It once found a call answered OK failing with UNAVAILABLE when
+/// another call started on its connection between the end of its response
+/// stream and the read of its status (the engine had let go of the call's
+/// slot, and the new call took its entry in the driver's call table): it
+/// takes two threads polling calls of one connection (tokio, or smol with
+/// SMOL_THREADS=2).
 #[test]
-#[ignore = "fails about half the time on tokio until a call's outcome survives another call starting on its connection (see the comment)"]
 fn a_small_soak_with_calls_multiplexed_gets_every_answer_right() {
     soak_passes(soak::Settings {
         calls: 5_000,

@@ -180,14 +180,29 @@ impl<X> CallSlot<X> {
 /// in the engine, which reuses the slots of ended calls, so the table is as
 /// long as the most calls open at once (most connections: one). Half the
 /// inline size of a `HashMap`, and no hashing.
+///
+/// The engine may reuse a slot while a handle still holds the id of the
+/// call that had it: a client call is let go by the engine once its end is
+/// read, and its handle reads the outcome after that, while another task
+/// starts a call that gets the slot. The entry that finds its slot taken
+/// waits in `displaced`, searched by id: rare and short-lived.
 pub(crate) struct CallTable<X> {
     /// No trailing `None`: empty when no call is open.
     slots: Vec<Option<(CallId, CallSlot<X>)>>,
+    /// Entries whose slot holds another call (boxed: most connections never
+    /// have one).
+    displaced: Option<Box<Displaced<X>>>,
 }
+
+/// Entries waiting for their slot, by id.
+type Displaced<X> = Vec<(CallId, CallSlot<X>)>;
 
 impl<X> Default for CallTable<X> {
     fn default() -> Self {
-        CallTable { slots: Vec::new() }
+        CallTable {
+            slots: Vec::new(),
+            displaced: None,
+        }
     }
 }
 
@@ -197,38 +212,68 @@ impl<X> CallTable<X> {
         if self.slots.len() <= index {
             self.slots.resize_with(index + 1, || None);
         }
-        if let Some(entry) = self.slots.get_mut(index) {
-            *entry = Some((id, slot));
+        match self.slots.get_mut(index) {
+            Some(Some((held, _))) if *held != id => {
+                self.displaced.get_or_insert_default().push((id, slot));
+            }
+            Some(entry) => *entry = Some((id, slot)),
+            None => {}
         }
     }
 
     pub(crate) fn get_mut(&mut self, id: CallId) -> Option<&mut CallSlot<X>> {
         match self.slots.get_mut(id.slot_index()) {
             Some(Some((held, slot))) if *held == id => Some(slot),
-            _ => None,
+            _ => self
+                .displaced
+                .as_mut()?
+                .iter_mut()
+                .find(|(held, _)| *held == id)
+                .map(|(_, slot)| slot),
         }
     }
 
     pub(crate) fn remove(&mut self, id: CallId) -> Option<CallSlot<X>> {
-        let entry = self.slots.get_mut(id.slot_index())?;
-        if entry.as_ref().is_none_or(|(held, _)| *held != id) {
-            return None;
-        }
-        let (_, slot) = entry.take()?;
+        let index = id.slot_index();
+        let held_here = self
+            .slots
+            .get(index)
+            .is_some_and(|entry| entry.as_ref().is_some_and(|(held, _)| *held == id));
+        let slot = if held_here {
+            // A call waiting for this slot takes it.
+            let waiting = self.take_displaced(|held| held.slot_index() == index);
+            let entry = self.slots.get_mut(index)?;
+            std::mem::replace(entry, waiting).map(|(_, slot)| slot)
+        } else {
+            self.take_displaced(|held| held == id).map(|(_, slot)| slot)
+        };
         while self.slots.last().is_some_and(Option::is_none) {
             self.slots.pop();
         }
-        Some(slot)
+        slot
+    }
+
+    fn take_displaced(&mut self, which: impl Fn(CallId) -> bool) -> Option<(CallId, CallSlot<X>)> {
+        let displaced = self.displaced.as_mut()?;
+        let at = displaced.iter().position(|(held, _)| which(*held))?;
+        let entry = displaced.swap_remove(at);
+        if displaced.is_empty() {
+            self.displaced = None;
+        }
+        Some(entry)
     }
 
     pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (CallId, &mut CallSlot<X>)> {
+        let displaced = self.displaced.iter_mut().flat_map(|d| d.iter_mut());
         self.slots
             .iter_mut()
-            .filter_map(|entry| entry.as_mut().map(|(id, slot)| (*id, slot)))
+            .filter_map(|entry| entry.as_mut())
+            .chain(displaced)
+            .map(|(id, slot)| (*id, slot))
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.slots.is_empty() && self.displaced.is_none()
     }
 
     /// Gives back the table's room if no call is open.
@@ -467,10 +512,38 @@ mod tests {
         assert_eq!(table.slots.capacity(), 0);
     }
 
-    /// The table is inline in every connection's shared state.
+    /// A call that lost its slot to a newer call is still found by its id,
+    /// and so is the newer call (a client call's end is read after the
+    /// engine let go of it and gave its slot to the next call).
+    #[test]
+    fn a_displaced_call_is_found_by_its_id() {
+        let mut table = CallTable::default();
+        let (old, new) = (CallId::new(0, 1), CallId::new(0, 2));
+        table.insert(old, CallSlot::new("old"));
+        table.insert(new, CallSlot::new("new"));
+        assert_eq!(table.get_mut(old).unwrap().side, "old");
+        assert_eq!(table.get_mut(new).unwrap().side, "new");
+        let mut ids: Vec<CallId> = table.iter_mut().map(|(id, _)| id).collect();
+        ids.sort();
+        assert_eq!(ids, [old, new]);
+        assert_eq!(table.remove(new).unwrap().side, "new");
+        assert_eq!(table.get_mut(old).unwrap().side, "old");
+        assert!(!table.is_empty());
+        assert_eq!(table.remove(old).unwrap().side, "old");
+        assert!(table.is_empty());
+        // The other order: the displaced one goes first.
+        table.insert(old, CallSlot::new("old"));
+        table.insert(new, CallSlot::new("new"));
+        assert_eq!(table.remove(old).unwrap().side, "old");
+        assert_eq!(table.get_mut(new).unwrap().side, "new");
+        assert!(table.displaced.is_none(), "given back");
+    }
+
+    /// The table is inline in every connection's shared state: one vector
+    /// and a pointer.
     #[test]
     #[cfg(target_pointer_width = "64")]
-    fn the_call_table_is_one_vector() {
-        assert_eq!(std::mem::size_of::<CallTable<()>>(), 24);
+    fn the_call_table_is_one_vector_and_a_pointer() {
+        assert_eq!(std::mem::size_of::<CallTable<()>>(), 32);
     }
 }
