@@ -939,15 +939,6 @@ const RUNTIME: &str = if cfg!(feature = "tokio") {
     "smol"
 };
 
-/// The runtime `ferrule::rt` stands for, to spawn the workers and wait on.
-fn rt_runtime() -> Arc<dyn Runtime> {
-    #[cfg(feature = "tokio")]
-    let runtime = rt::TokioRuntime::current();
-    #[cfg(not(feature = "tokio"))]
-    let runtime = rt::SmolRuntime;
-    Arc::new(runtime)
-}
-
 async fn sleep(runtime: &dyn Runtime, duration: Duration) {
     runtime.new_timer(Instant::now() + duration).await;
 }
@@ -982,7 +973,7 @@ pub fn run(settings: &Settings) -> Result<Report, DemoError> {
 /// The server, the clients and the checks at the end; returns how long the
 /// calls took.
 async fn soak(settings: Settings, shared: Arc<Shared>) -> Result<Duration, DemoError> {
-    let runtime = rt_runtime();
+    let runtime = rt::runtime();
     let router = Router::new().add_service(BookstoreServer::new(SoakStore {
         shared: Arc::clone(&shared),
     }));

@@ -78,7 +78,7 @@ fn main() -> ExitCode {
 
 /// Serves on `addr`, runs the client against it, then shuts the server down.
 pub async fn demo(addr: &str) -> Result<(), DemoError> {
-    let server = rt::serve(addr, router(rt_runtime()))
+    let server = rt::serve(addr, router(rt::runtime()))
         .await
         .map_err(|e| DemoError(format!("cannot listen on {addr}: {e}")))?;
     let local = server
@@ -92,7 +92,7 @@ pub async fn demo(addr: &str) -> Result<(), DemoError> {
 }
 
 async fn serve_forever(addr: &str) -> Result<(), DemoError> {
-    let server = rt::serve(addr, router(rt_runtime()))
+    let server = rt::serve(addr, router(rt::runtime()))
         .await
         .map_err(|e| DemoError(format!("cannot listen on {addr}: {e}")))?;
     let local = server
@@ -529,12 +529,3 @@ fn new_user(name: &str) -> CreateUserRequest {
 }
 
 // ---------------------------------------------------------------- helpers
-
-/// The runtime `ferrule::rt` stands for, whose timer the slow method uses.
-fn rt_runtime() -> Arc<dyn Runtime> {
-    #[cfg(feature = "tokio")]
-    let runtime = rt::TokioRuntime::current();
-    #[cfg(not(feature = "tokio"))]
-    let runtime = rt::SmolRuntime;
-    Arc::new(runtime)
-}

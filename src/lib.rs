@@ -66,13 +66,13 @@ pub use ferrule_smol as smol;
 pub use ferrule_tokio as tokio;
 
 /// The adapter the cargo features select: tokio when the `tokio` feature is
-/// on, otherwise smol. Both offer `block_on`, `serve`, `server`, `channel`,
-/// `channel_with`, `connect`, `TcpListener` and `TcpConnector`.
+/// on, otherwise smol. Both offer `block_on`, `runtime`, `serve`, `server`,
+/// `channel`, `channel_with`, `connect`, `TcpListener` and `TcpConnector`.
 #[cfg(feature = "tokio")]
 pub use ferrule_tokio as rt;
 
 /// The adapter the cargo features select: tokio when the `tokio` feature is
-/// on, otherwise smol. Both offer `block_on`, `serve`, `server`, `channel`,
-/// `channel_with`, `connect`, `TcpListener` and `TcpConnector`.
+/// on, otherwise smol. Both offer `block_on`, `runtime`, `serve`, `server`,
+/// `channel`, `channel_with`, `connect`, `TcpListener` and `TcpConnector`.
 #[cfg(all(feature = "smol", not(feature = "tokio")))]
 pub use ferrule_smol as rt;

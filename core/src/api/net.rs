@@ -344,6 +344,13 @@ macro_rules! adapter_functions {
             $crate::api::Tcp::on($runtime).server()
         }
 
+        /// This adapter's runtime, shared: what `server`, `serve` and the
+        /// channels here spawn on and time with (for an application's own
+        /// timers and tasks, whichever adapter `ferrule::rt` stands for).
+        pub fn runtime() -> ::std::sync::Arc<dyn $crate::api::Runtime> {
+            ::std::sync::Arc::new($runtime)
+        }
+
         /// Binds `addr` and serves `router` with the default configuration.
         pub async fn serve(
             addr: impl $crate::api::ToTcpAddrs,

@@ -18,7 +18,10 @@ pub(crate) struct Signal {
 #[derive(Debug, Default)]
 struct SignalState {
     fired: Option<Status>,
-    wakers: Vec<Waker>,
+    /// The first waiter, kept inline: most signals (a call's cancellation)
+    /// have one, and then need no allocation.
+    first: Option<Waker>,
+    more: Vec<Waker>,
 }
 
 impl Signal {
@@ -36,11 +39,10 @@ impl Signal {
             }
             state.fired = Some(status);
             self.fired.store(true, Ordering::Release);
-            std::mem::take(&mut state.wakers)
+            (state.first.take(), std::mem::take(&mut state.more))
         };
-        for waker in wakers {
-            waker.wake();
-        }
+        let (first, more) = wakers;
+        first.into_iter().chain(more).for_each(Waker::wake);
         true
     }
 
@@ -61,13 +63,23 @@ impl Signal {
             return Poll::Ready(status.clone());
         }
         let waker = cx.waker();
-        if !state.wakers.iter().any(|w| w.will_wake(waker)) {
-            // Drop wakers of tasks that went away without being woken, so a
-            // long-lived signal polled by many short-lived tasks stays small.
-            if state.wakers.len() >= 32 {
-                state.wakers.remove(0);
+        let known = state
+            .first
+            .iter()
+            .chain(&state.more)
+            .any(|w| w.will_wake(waker));
+        if !known {
+            if state.first.is_none() {
+                state.first = Some(waker.clone());
+            } else {
+                // Drop wakers of tasks that went away without being woken, so
+                // a long-lived signal polled by many short-lived tasks stays
+                // small.
+                if state.more.len() >= 32 {
+                    state.more.remove(0);
+                }
+                state.more.push(waker.clone());
             }
-            state.wakers.push(waker.clone());
         }
         Poll::Pending
     }

@@ -126,12 +126,17 @@ pub struct FramedMessage {
     repr: Framed,
     /// The encoding the message was compressed with (`Identity` for flag 0).
     encoding: Encoding,
+    /// Small and in a buffer of its own (framed from given bytes): copied
+    /// behind the messages waiting, so that they go out together.
+    standalone: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Framed {
-    /// Prefix and message in one buffer.
-    Whole(Bytes),
+    /// Prefix and message in one buffer: a piece of the framer's buffer,
+    /// which the engine joins to the piece before it without a copy when
+    /// they lie side by side.
+    Whole(BytesMut),
     /// A large message kept where it was, behind its prefix.
     Split {
         prefix: [u8; HEADER_LEN],
@@ -176,9 +181,17 @@ impl FramedMessage {
                 compress(encoding, &plain, body).map_err(|e| SendError::Encode(e.to_string()))
             })?;
         }
+        // A buffer filled exactly is handed over whole: splitting it would
+        // make it shared, which costs an allocation.
+        let framed = if buf.len() == buf.capacity() {
+            std::mem::take(buf)
+        } else {
+            buf.split()
+        };
         Ok(FramedMessage {
-            repr: Framed::Whole(buf.split().freeze()),
+            repr: Framed::Whole(framed),
             encoding,
+            standalone: false,
         })
     }
 
@@ -207,13 +220,19 @@ impl FramedMessage {
                     payload,
                 },
                 encoding,
+                standalone: false,
             });
         }
         let mut buf = BytesMut::new();
         let hint = (encoding == Encoding::Identity).then_some(payload.len());
-        FramedMessage::encode(&mut buf, encoding, max, hint, |body: &mut BytesMut| {
-            body.extend_from_slice(&payload);
-            Ok::<(), SendError>(())
+        let framed =
+            FramedMessage::encode(&mut buf, encoding, max, hint, |body: &mut BytesMut| {
+                body.extend_from_slice(&payload);
+                Ok::<(), SendError>(())
+            })?;
+        Ok(FramedMessage {
+            standalone: true,
+            ..framed
         })
     }
 
@@ -240,12 +259,18 @@ impl FramedMessage {
         self.len().saturating_sub(HEADER_LEN)
     }
 
-    /// The bytes to queue: what may be copied behind other messages, and a
-    /// large part to queue as it is.
-    pub(crate) fn into_parts(self) -> (Bytes, Option<Bytes>) {
+    /// Whether it is small and in a buffer of its own (to be copied behind
+    /// the messages waiting).
+    pub(crate) fn is_standalone(&self) -> bool {
+        self.standalone
+    }
+
+    /// The bytes to queue: the framed bytes (all of them, or the prefix of a
+    /// large payload), and a large payload to queue as it is.
+    pub(crate) fn into_parts(self) -> (BytesMut, Option<Bytes>) {
         match self.repr {
             Framed::Whole(bytes) => (bytes, None),
-            Framed::Split { prefix, payload } => (Bytes::copy_from_slice(&prefix), Some(payload)),
+            Framed::Split { prefix, payload } => (BytesMut::from(&prefix[..]), Some(payload)),
         }
     }
 }

@@ -236,6 +236,12 @@ fn decode(
 /// messages handed over one by one would cost a system call each.
 const CHUNK_SIZE: usize = 16 * 1024;
 
+/// Whether `next` starts where `open` ends in memory (then `unsplit` joins
+/// them without a copy when they are pieces of one buffer).
+fn follows(open: &BytesMut, next: &BytesMut) -> bool {
+    (open.as_ptr() as usize).wrapping_add(open.len()) == next.as_ptr() as usize
+}
+
 /// Room left in a chunk buffer worth keeping for the next messages when
 /// the chunk is queued (splitting a buffer makes it shared, which costs an
 /// allocation; handing it over whole costs none).
@@ -297,31 +303,58 @@ impl Outbound {
         matches!(self.end, End::Open)
     }
 
-    /// Queues a framed message. A small one is copied behind the messages
-    /// waiting (so that several go out in one DATA frame), unless nothing
-    /// waits: then it is queued as it is, without a copy; a large one is
-    /// queued as it is.
+    /// Queues a framed message: a small one joins the messages waiting (so
+    /// that several go out in one DATA frame) — without a copy when they were
+    /// framed side by side in one buffer, copied when it was framed alone or
+    /// to fill a frame; a large one is queued as it is.
     pub(crate) fn push(&mut self, message: FramedMessage) {
+        let standalone = message.is_standalone();
         let (head, large) = message.into_parts();
         let framed = head
             .len()
             .saturating_add(large.as_ref().map_or(0, Bytes::len));
         self.queued = self.queued.saturating_add(framed);
-        if large.is_none() && (head.len() > COPY_THRESHOLD || self.is_empty()) {
+        if large.is_none() && head.len() > COPY_THRESHOLD {
             self.seal();
-            self.queue.push_back(head);
+            self.queue.push_back(head.freeze());
             return;
         }
-        if self.open.capacity() == 0 {
-            // The first copied message: room for a whole chunk of them.
-            self.open = BytesMut::with_capacity(CHUNK_SIZE.max(head.len()));
+        if self.open.is_empty() {
+            self.open = head;
+        } else if follows(&self.open, &head) || standalone || large.is_some() {
+            // Framed side by side in one buffer (a call's framer reuses
+            // its buffer), two messages are joined without a copy; a
+            // standalone small one (or a large payload's prefix) is copied.
+            self.open.unsplit(head);
+        } else {
+            // From another buffer (the framer's room ran out): the bytes
+            // that complete the frame are copied and the rest stays where
+            // it was framed, so frames stay whole (h2 writes each DATA
+            // frame with a system call of its own) and the next messages
+            // join it without copies again.
+            let mut head = head;
+            let fill = CHUNK_SIZE.saturating_sub(self.open.len());
+            let rest = (head.len() > fill).then(|| head.split_off(fill));
+            self.open.reserve(fill);
+            self.open.extend_from_slice(&head);
+            if let Some(rest) = rest {
+                self.seal();
+                self.open = rest;
+            }
         }
-        self.open.extend_from_slice(&head);
         if let Some(large) = large.filter(|b| !b.is_empty()) {
             self.seal();
             self.queue.push_back(large);
-        } else if self.open.len() >= CHUNK_SIZE {
-            self.seal();
+        } else {
+            // Whole frames' worth are cut off the buffer (without a copy): a
+            // chunk a little over a frame would cost a second, tiny frame.
+            while self.open.len() > CHUNK_SIZE {
+                let chunk = self.open.split_to(CHUNK_SIZE);
+                self.queue.push_back(chunk.freeze());
+            }
+            if self.open.len() == CHUNK_SIZE {
+                self.seal();
+            }
         }
     }
 
@@ -482,15 +515,132 @@ mod tests {
         [prefix(bytes.len()), bytes.to_vec()].concat()
     }
 
+    /// Frames `payload` into `buf` (kept between messages, as a call's
+    /// framer keeps it).
+    fn framed_in(buf: &mut BytesMut, payload: &[u8]) -> FramedMessage {
+        FramedMessage::encode(
+            buf,
+            Encoding::Identity,
+            usize::MAX,
+            None,
+            |b: &mut BytesMut| {
+                b.extend_from_slice(payload);
+                Ok::<(), String>(())
+            },
+        )
+        .unwrap()
+    }
+
     #[test]
     fn a_lone_message_is_queued_without_a_copy() {
         let mut out = Outbound::new(usize::MAX);
-        let message = framed(b"ab");
-        let (head, _) = message.clone().into_parts();
-        out.push(message);
-        assert_eq!(out.queue.len(), 1);
-        assert_eq!(out.open.capacity(), 0, "no chunk buffer");
-        assert_eq!(out.queue.front().unwrap().as_ptr(), head.as_ptr());
+        let mut buf = BytesMut::with_capacity(7);
+        let at = buf.as_ptr();
+        out.push(framed_in(&mut buf, b"ab"));
+        let got = chunks(&mut out);
+        assert_eq!(got, vec![framed_bytes(b"ab")]);
+        assert_eq!(
+            out.queue.front().unwrap().as_ptr(),
+            at,
+            "the framer's buffer"
+        );
+    }
+
+    #[test]
+    fn messages_framed_side_by_side_are_joined_without_a_copy() {
+        let mut out = Outbound::new(usize::MAX);
+        let mut buf = BytesMut::with_capacity(1024);
+        let at = buf.as_ptr();
+        for text in [&b"ab"[..], b"cd", b"ef"] {
+            out.push(framed_in(&mut buf, text));
+        }
+        assert_eq!(
+            chunks(&mut out),
+            vec![
+                [
+                    framed_bytes(b"ab"),
+                    framed_bytes(b"cd"),
+                    framed_bytes(b"ef")
+                ]
+                .concat()
+            ]
+        );
+        assert_eq!(
+            out.queue.front().unwrap().as_ptr(),
+            at,
+            "one buffer, no copy"
+        );
+        assert_eq!(out.buffered(), 21);
+    }
+
+    /// A message framed in another buffer (a framer's first message in a
+    /// buffer of its size, or the framer's room ran out) is copied to fill
+    /// the frame; what does not fit stays where it was framed, and the
+    /// messages after it join it without copies.
+    #[test]
+    fn a_message_from_another_buffer_fills_the_frame() {
+        let mut out = Outbound::new(usize::MAX);
+        let mut first = BytesMut::with_capacity(7);
+        out.push(framed_in(&mut first, b"m1"));
+        let mut room = BytesMut::with_capacity(1024);
+        out.push(framed_in(&mut room, b"m2"));
+        out.push(framed_in(&mut room, b"m3"));
+        assert_eq!(
+            chunks(&mut out),
+            vec![
+                [
+                    framed_bytes(b"m1"),
+                    framed_bytes(b"m2"),
+                    framed_bytes(b"m3")
+                ]
+                .concat()
+            ]
+        );
+
+        let mut out = Outbound::new(usize::MAX);
+        let mut old = BytesMut::with_capacity(CHUNK_SIZE);
+        let almost = vec![1u8; CHUNK_SIZE - 5 - 100];
+        out.push(framed_in(&mut old, &almost));
+        let mut room = BytesMut::with_capacity(4096);
+        let payload = vec![2u8; 1000];
+        let rest_at = room.as_ptr().wrapping_add(100);
+        out.push(framed_in(&mut room, &payload));
+        out.push(framed_in(&mut room, b"m3"));
+        assert_eq!(out.queue.len(), 1, "the frame is full");
+        assert_eq!(out.queue.front().unwrap().len(), CHUNK_SIZE);
+        assert_eq!(out.open.as_ptr(), rest_at, "the rest was not copied");
+        let got = chunks(&mut out);
+        assert_eq!(
+            got.concat(),
+            [
+                framed_bytes(&almost),
+                framed_bytes(&payload),
+                framed_bytes(b"m3")
+            ]
+            .concat()
+        );
+    }
+
+    /// Messages side by side in a buffer larger than a frame are cut into
+    /// chunks of exactly a frame's worth, wherever a message boundary
+    /// falls, without a copy: h2 then writes full frames only.
+    #[test]
+    fn messages_side_by_side_are_cut_into_whole_frames() {
+        let mut out = Outbound::new(usize::MAX);
+        let mut room = BytesMut::with_capacity(4 * CHUNK_SIZE);
+        let at = room.as_ptr();
+        let payload = vec![7u8; 1024];
+        let mut expected = Vec::new();
+        for _ in 0..40 {
+            out.push(framed_in(&mut room, &payload));
+            expected.extend(framed_bytes(&payload));
+        }
+        assert_eq!(out.queue.len(), 2, "two full frames queued at once");
+        let got = chunks(&mut out);
+        assert_eq!(got.len(), 3);
+        assert!(got[..2].iter().all(|chunk| chunk.len() == CHUNK_SIZE));
+        assert_eq!(got.concat(), expected);
+        assert_eq!(out.queue.front().unwrap().as_ptr(), at, "no copy");
     }
 
     #[test]
@@ -503,18 +653,21 @@ mod tests {
         assert_eq!(
             chunks(&mut out),
             vec![
-                framed_bytes(b"ab"),
-                [framed_bytes(b"cd"), framed_bytes(b"ef")].concat()
+                [
+                    framed_bytes(b"ab"),
+                    framed_bytes(b"cd"),
+                    framed_bytes(b"ef")
+                ]
+                .concat()
             ]
         );
         let mut out = Outbound::new(usize::MAX);
-        out.push(framed(b"first"));
         let small = vec![1u8; 100];
-        while out.queue.len() < 2 {
+        while out.queue.is_empty() {
             out.push(framed(&small));
         }
         assert!(
-            out.queue.iter().last().unwrap().len() >= CHUNK_SIZE,
+            out.queue.front().unwrap().len() >= CHUNK_SIZE,
             "a full chunk is queued at once"
         );
     }
@@ -528,11 +681,18 @@ mod tests {
         out.push(framed(&large));
         out.push(framed(b"m3"));
         let got = chunks(&mut out);
-        assert_eq!(got.len(), 4);
-        assert_eq!(got[0], framed_bytes(b"m1"));
-        assert_eq!(got[1], [framed_bytes(b"m2"), prefix(large.len())].concat());
-        assert_eq!(got[2], large);
-        assert_eq!(got[3], framed_bytes(b"m3"));
+        assert_eq!(got.len(), 3);
+        assert_eq!(
+            got[0],
+            [
+                framed_bytes(b"m1"),
+                framed_bytes(b"m2"),
+                prefix(large.len())
+            ]
+            .concat()
+        );
+        assert_eq!(got[1], large);
+        assert_eq!(got[2], framed_bytes(b"m3"));
         assert_eq!(out.buffered(), 7 * 3 + 5 + large.len());
     }
 
@@ -540,25 +700,11 @@ mod tests {
     fn a_large_whole_message_is_queued_as_it_is() {
         let mut out = Outbound::new(usize::MAX);
         out.push(framed(b"m1"));
-        out.push(framed(b"m2"));
-        let mut buf = BytesMut::new();
-        let big = FramedMessage::encode(
-            &mut buf,
-            Encoding::Identity,
-            usize::MAX,
-            None,
-            |b: &mut BytesMut| {
-                b.extend_from_slice(&[3u8; COPY_THRESHOLD + 10]);
-                Ok::<(), String>(())
-            },
-        )
-        .unwrap();
-        let (head, _) = big.clone().into_parts();
-        out.push(big);
-        assert_eq!(
-            out.queue.iter().last().unwrap().as_ptr(),
-            head.as_ptr(),
-            "not copied"
-        );
+        let payload = vec![3u8; COPY_THRESHOLD + 10];
+        let mut buf = BytesMut::with_capacity(payload.len() + 5);
+        let at = buf.as_ptr();
+        out.push(framed_in(&mut buf, &payload));
+        assert_eq!(out.queue.iter().last().unwrap().as_ptr(), at, "not copied");
+        assert_eq!(out.queue.len(), 2);
     }
 }

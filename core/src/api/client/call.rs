@@ -285,7 +285,7 @@ impl CallSender {
         S::Item: Into<OutboundMessage<C::Encode>>,
     {
         let mut stream = std::pin::pin!(stream);
-        let mut framer = self.inner.framer();
+        let mut framer = MessageFramer::for_stream(self.inner.encoding);
         loop {
             let next = std::future::poll_fn(|cx| {
                 if self.inner.poll_over(cx).is_ready() {

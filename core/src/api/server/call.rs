@@ -105,6 +105,11 @@ impl CallHandle {
         MessageFramer::new(encoding.unwrap_or(self.inner.encoding))
     }
 
+    /// A framer for a stream of response messages (see [`framer`](Self::framer)).
+    pub(crate) fn stream_framer(&self, encoding: Option<Encoding>) -> MessageFramer {
+        MessageFramer::for_stream(encoding.unwrap_or(self.inner.encoding))
+    }
+
     /// Queues `message`, waiting while the call's send buffer is full.
     pub(crate) fn poll_send(
         &self,

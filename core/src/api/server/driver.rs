@@ -3,11 +3,8 @@
 //! before the handler does), and waking the handles the other events
 //! concern.
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use crate::Status;
 use crate::codec::compression::Encoding;
@@ -16,7 +13,6 @@ use crate::proto::{ServerEvent, ServerSide};
 
 use super::super::conn::{CallSlot, ConnShared, ConnState, DriverSide, EventCx};
 use super::super::context::CallContext;
-use super::super::interceptor::BoxFuture;
 use super::super::request::Request;
 use super::Registry;
 use super::call::CallHandle;
@@ -66,12 +62,7 @@ impl DriverSide for ServerSide {
                     context.clone(),
                     encoding.unwrap_or(Encoding::Identity),
                 );
-                let serve = handler.serve(handle, request, ctx.router.interceptors.clone());
-                spawns.push_back(Box::pin(EndsWithCall {
-                    serve,
-                    context,
-                    registered: false,
-                }));
+                spawns.push_back(handler.serve(handle, request, ctx.router.interceptors.clone()));
             }
             ServerEvent::Cancelled { call, status } => {
                 if let Some(slot) = state.calls.get_mut(call) {
@@ -94,44 +85,5 @@ impl DriverSide for ServerSide {
 
     fn on_end(ctx: &mut ServerDriver, conn: &Arc<ConnShared<ServerSide>>) {
         ctx.registry.remove(conn);
-    }
-}
-
-/// A handler's task: it ends, dropping the handler's future, as soon as the
-/// call ends any other way than by the handler's answer (the client
-/// cancelled, the deadline passed, the connection or the server went away),
-/// so that no work goes on for an answer nobody will read (tonic does the
-/// same). A handler that must finish anyway spawns that work.
-struct EndsWithCall {
-    serve: BoxFuture<'static, ()>,
-    context: CallContext,
-    /// This task's waker is registered with the cancellation: later polls
-    /// check a flag, without a lock.
-    registered: bool,
-}
-
-impl Future for EndsWithCall {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.serve.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(());
-        }
-        // Registered once the handler waits, so a cancellation that comes
-        // while it waits wakes this task.
-        let cancelled = if self.registered {
-            self.context.is_cancelled()
-        } else {
-            self.registered = true;
-            self.context.poll_cancelled(cx).is_ready()
-        };
-        if cancelled {
-            tracing::debug!(
-                path = self.context.path(),
-                "the call ended: its handler is dropped"
-            );
-            return Poll::Ready(());
-        }
-        Poll::Pending
     }
 }

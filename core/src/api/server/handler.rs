@@ -16,6 +16,7 @@ use crate::codec::metadata::MetadataMap;
 use crate::proto::SendOptions;
 
 use super::super::codegen::MethodKind;
+use super::super::context::CallContext;
 use super::super::interceptor::{BoxFuture, Interceptors};
 use super::super::message::ResponseItem;
 use super::super::request::{Request, Response};
@@ -36,7 +37,9 @@ impl Handler {
         self.kind
     }
 
-    /// The future that serves one call: interceptors, then the method.
+    /// The future that serves one call: interceptors, then the method; it
+    /// ends early, dropping them, when the call ends first (see
+    /// [`EndsWithCall`]).
     pub(crate) fn serve(
         &self,
         call: CallHandle,
@@ -257,7 +260,7 @@ async fn respond_stream<C, St>(
         Err(status) => return call.finish(status, &MetadataMap::new()),
     };
     let encoding = response.compression().map(|e| call.set_send_encoding(e));
-    let mut framer = call.framer(encoding);
+    let mut framer = call.stream_framer(encoding);
     let (stream, metadata, trailers) = response.into_parts();
     if call.send_headers(&metadata).is_err() {
         return;
@@ -312,7 +315,8 @@ where
         head: Request<()>,
         interceptors: Interceptors,
     ) -> BoxFuture<'static, ()> {
-        Box::pin(async move {
+        let context = call.context().clone();
+        Box::pin(EndsWithCall::new(context, async move {
             let Some(head) = intercept(&call, head, &interceptors).await else {
                 return;
             };
@@ -323,7 +327,7 @@ where
             };
             let result = (self.method)(Arc::clone(&self.service), with_head(head, message)).await;
             respond_one(&call, &mut codec, result).await;
-        })
+        }))
     }
 }
 
@@ -343,7 +347,8 @@ where
         head: Request<()>,
         interceptors: Interceptors,
     ) -> BoxFuture<'static, ()> {
-        Box::pin(async move {
+        let context = call.context().clone();
+        Box::pin(EndsWithCall::new(context, async move {
             let Some(head) = intercept(&call, head, &interceptors).await else {
                 return;
             };
@@ -354,7 +359,7 @@ where
             };
             let result = (self.method)(Arc::clone(&self.service), with_head(head, message)).await;
             respond_stream(&call, &mut codec, result).await;
-        })
+        }))
     }
 }
 
@@ -373,7 +378,8 @@ where
         head: Request<()>,
         interceptors: Interceptors,
     ) -> BoxFuture<'static, ()> {
-        Box::pin(async move {
+        let context = call.context().clone();
+        Box::pin(EndsWithCall::new(context, async move {
             let Some(head) = intercept(&call, head, &interceptors).await else {
                 return;
             };
@@ -382,7 +388,7 @@ where
             let result =
                 (self.method)(Arc::clone(&self.service), head.with_message(requests)).await;
             respond_one(&call, &mut codec, result).await;
-        })
+        }))
     }
 }
 
@@ -402,7 +408,8 @@ where
         head: Request<()>,
         interceptors: Interceptors,
     ) -> BoxFuture<'static, ()> {
-        Box::pin(async move {
+        let context = call.context().clone();
+        Box::pin(EndsWithCall::new(context, async move {
             let Some(head) = intercept(&call, head, &interceptors).await else {
                 return;
             };
@@ -411,6 +418,59 @@ where
             let result =
                 (self.method)(Arc::clone(&self.service), head.with_message(requests)).await;
             respond_stream(&call, &mut codec, result).await;
-        })
+        }))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A handler's work: it ends, dropping the handler's future, as soon as
+    /// the call ends any other way than by the handler's answer (the client
+    /// cancelled, the deadline passed, the connection or the server went
+    /// away), so that no work goes on for an answer nobody will read (tonic
+    /// does the same). A handler that must finish anyway spawns that work.
+    struct EndsWithCall<F> {
+        #[pin]
+        serve: F,
+        context: CallContext,
+        // This task's waker is registered with the cancellation: later polls
+        // check a flag, without a lock.
+        registered: bool,
+    }
+}
+
+impl<F> EndsWithCall<F> {
+    fn new(context: CallContext, serve: F) -> Self {
+        EndsWithCall {
+            serve,
+            context,
+            registered: false,
+        }
+    }
+}
+
+impl<F: Future<Output = ()>> Future for EndsWithCall<F> {
+    type Output = ();
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        let this = self.project();
+        if this.serve.poll(cx).is_ready() {
+            return Poll::Ready(());
+        }
+        // Registered once the handler waits, so a cancellation that comes
+        // while it waits wakes this task.
+        let cancelled = if *this.registered {
+            this.context.is_cancelled()
+        } else {
+            *this.registered = true;
+            this.context.poll_cancelled(cx).is_ready()
+        };
+        if cancelled {
+            tracing::debug!(
+                path = this.context.path(),
+                "the call ended: its handler is dropped"
+            );
+            return Poll::Ready(());
+        }
+        Poll::Pending
     }
 }
