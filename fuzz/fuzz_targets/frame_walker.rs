@@ -41,7 +41,9 @@ fn reference_scan(input: &[u8], skip: usize) -> Expected {
     };
     let mut at = skip;
     while input.len() >= at + FRAME_HEADER_LEN {
-        let bytes: [u8; FRAME_HEADER_LEN] = input[at..at + FRAME_HEADER_LEN].try_into().expect("9 bytes");
+        let bytes: [u8; FRAME_HEADER_LEN] = input[at..at + FRAME_HEADER_LEN]
+            .try_into()
+            .expect("9 bytes");
         let header = FrameHeader::parse(bytes);
         out.headers.push(header);
         let end = at + FRAME_HEADER_LEN + header.length as usize;
@@ -81,8 +83,18 @@ fuzz_target!(|input: Input| {
     } else {
         input.bytes.clone()
     };
-    let skip = if input.after_preface { CLIENT_PREFACE.len() } else { 0 };
-    let new = || if input.after_preface { FrameWalker::after_preface() } else { FrameWalker::new() };
+    let skip = if input.after_preface {
+        CLIENT_PREFACE.len()
+    } else {
+        0
+    };
+    let new = || {
+        if input.after_preface {
+            FrameWalker::after_preface()
+        } else {
+            FrameWalker::new()
+        }
+    };
     let expected = reference_scan(&bytes, skip);
 
     // One shot.
@@ -90,7 +102,10 @@ fuzz_target!(|input: Input| {
     let mut whole_headers = Vec::new();
     whole.walk(&bytes, |h| whole_headers.push(*h));
     assert_eq!(whole_headers, expected.headers);
-    assert_eq!(whole.at_boundary(), expected.ends.last() == Some(&bytes.len()));
+    assert_eq!(
+        whole.at_boundary(),
+        expected.ends.last() == Some(&bytes.len())
+    );
 
     // Chunked.
     let mut walker = new();
@@ -100,7 +115,10 @@ fuzz_target!(|input: Input| {
     let mut steps = 0;
     while offset < bytes.len() && steps < 100_000 {
         steps += 1;
-        let n = lengths.next().unwrap_or(bytes.len()).min(bytes.len() - offset);
+        let n = lengths
+            .next()
+            .unwrap_or(bytes.len())
+            .min(bytes.len() - offset);
         let to = walker.to_boundary(&bytes[offset..]);
         let next_end = expected.ends.iter().find(|&&e| e > offset).copied();
         match next_end {

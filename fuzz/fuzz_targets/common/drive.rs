@@ -26,6 +26,8 @@ struct Task {
     socket: MemoryTransport,
     woken: Arc<Woken>,
     waker: Waker,
+    /// When the task was last polled.
+    last_poll: Option<Instant>,
 }
 
 /// An engine and how it is driven.
@@ -48,6 +50,7 @@ impl<S: Side> Engine<S> {
             socket: MemoryTransport::new(outbound_limit),
             waker: Waker::from(Arc::clone(&woken)),
             woken,
+            last_poll: None,
         };
         let conn = Connection::with_io(task.socket.clone(), config, now);
         let mut engine = Engine {
@@ -58,24 +61,41 @@ impl<S: Side> Engine<S> {
         engine
     }
 
-    /// Polls the engine's task while it was woken, as an executor would;
-    /// then checks that no work is left without a wake (which would stall
-    /// a real driver).
+    /// Polls the engine's task as the async layer's driver does: while it
+    /// was woken or a timer is due, `drive_io`, then the timers due. Checks
+    /// first that work queued since the last poll at this same instant
+    /// woke the task (a driver waiting on it would stall otherwise; when
+    /// time has passed, the due timers are the driver's timer firing), and
+    /// that the rounds end (a driver would spin otherwise).
     pub fn run(&mut self, now: Instant) {
-        let Some(task) = &self.task else {
+        let Some(task) = &mut self.task else {
             return;
         };
-        for _ in 0..1000 {
-            if !task.woken.0.swap(false, Ordering::SeqCst) {
+        let due =
+            |conn: &Connection<S, MemoryTransport>| conn.poll_timeout().is_some_and(|at| at <= now);
+        if task.last_poll == Some(now) {
+            assert!(
+                !due(&self.conn) || task.woken.0.load(Ordering::SeqCst),
+                "the engine has work but did not wake its task"
+            );
+        }
+        let mut rounds = 0;
+        loop {
+            let woken = task.woken.0.swap(false, Ordering::SeqCst);
+            if !woken && !due(&self.conn) {
                 break;
             }
+            rounds += 1;
+            assert!(
+                rounds <= 1000,
+                "the engine still has work after 1,000 rounds"
+            );
             self.conn.drive_io(now, &task.waker);
+            if due(&self.conn) {
+                self.conn.handle_timeout(now);
+            }
         }
-        let pending = self.conn.poll_timeout().is_some_and(|at| at <= now);
-        assert!(
-            !pending || task.woken.0.load(Ordering::SeqCst),
-            "the engine has work but did not wake its task"
-        );
+        task.last_poll = Some(now);
     }
 
     /// Whether the engine takes more input now.
@@ -115,15 +135,21 @@ impl<S: Side> Engine<S> {
             return self.conn.poll_transmit(now, buf);
         }
         self.run(now);
-        let n = self.task.as_ref().map_or(0, |t| t.socket.take_outbound(buf));
+        let n = self
+            .task
+            .as_ref()
+            .map_or(0, |t| t.socket.take_outbound(buf));
         // Taking bytes may wake a writer that found no room.
         self.run(now);
         n
     }
 
-    /// Time passed: the timers due, then the task if woken.
+    /// Time passed: the timers due (on the production path, as the
+    /// driver's timer fires), then the task if woken.
     pub fn timeout(&mut self, now: Instant) {
-        self.conn.handle_timeout(now);
+        if self.task.is_none() {
+            self.conn.handle_timeout(now);
+        }
         self.run(now);
     }
 }
