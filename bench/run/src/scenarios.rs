@@ -132,6 +132,24 @@ pub fn all(idle_connections: usize) -> Vec<Scenario> {
             h2load: None,
         },
         Scenario {
+            name: "bidi 100x1 KiB, 4x16",
+            load_args: args(&[
+                "--scenario",
+                "bidi",
+                "--response-size",
+                "1024",
+                "--stream-messages",
+                "100",
+                "-c",
+                "4",
+                "-s",
+                "16",
+            ]),
+            headline: Headline::MbPerS,
+            idle_connections: None,
+            h2load: None,
+        },
+        Scenario {
             name: "bidi 8x1 MiB, 1x4",
             load_args: args(&[
                 "--scenario",
