@@ -242,15 +242,19 @@ pub struct FrameWalker {
     in_goaway: bool,
     /// GOAWAY payloads are not kept (the walker of our own output).
     ignore_goaway: bool,
-    /// A GOAWAY's payload was captured whole and not taken yet.
+    /// A GOAWAY's payload was captured whole and not taken yet: the first
+    /// `completed_len` bytes of `goaway`.
     goaway_complete: bool,
+    /// How much of `goaway` is the completed capture (a GOAWAY arriving
+    /// after it is captured behind it, and replaces it only once whole).
+    completed_len: u16,
     /// Payload bytes left in the current frame (or preface bytes to skip):
     /// at most a frame's 24-bit length.
     remaining: u32,
     seen: FramesSeen,
-    /// The GOAWAY being received (up to [`MAX_GOAWAY_CAPTURE`] bytes), or
-    /// the last one completed and not taken yet. Empty unless a GOAWAY
-    /// passed: most connections never allocate it.
+    /// The last GOAWAY completed and not taken yet, then the one being
+    /// received (each up to [`MAX_GOAWAY_CAPTURE`] bytes). Empty unless a
+    /// GOAWAY passed: most connections never allocate it.
     goaway: Vec<u8>,
 }
 
@@ -315,7 +319,11 @@ impl FrameWalker {
                     .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
                 let (payload, rest) = data.split_at(n);
                 if self.in_goaway {
-                    let room = MAX_GOAWAY_CAPTURE.saturating_sub(self.goaway.len());
+                    let captured = self
+                        .goaway
+                        .len()
+                        .saturating_sub(usize::from(self.completed_len));
+                    let room = MAX_GOAWAY_CAPTURE.saturating_sub(captured);
                     self.goaway
                         .extend_from_slice(payload.get(..room.min(n)).unwrap_or_default());
                 }
@@ -375,8 +383,7 @@ impl FrameWalker {
         self.remaining = header.length;
         if header.kind == FrameKind::GOAWAY && !self.ignore_goaway {
             self.in_goaway = true;
-            self.goaway.clear();
-            self.goaway_complete = false;
+            self.goaway.truncate(usize::from(self.completed_len));
             if self.remaining == 0 {
                 self.goaway_ended();
             }
@@ -385,6 +392,9 @@ impl FrameWalker {
 
     fn goaway_ended(&mut self) {
         if std::mem::take(&mut self.in_goaway) {
+            self.goaway.drain(..usize::from(self.completed_len));
+            // At most MAX_GOAWAY_CAPTURE bytes.
+            self.completed_len = u16::try_from(self.goaway.len()).unwrap_or(u16::MAX);
             self.goaway_complete = true;
         }
     }
@@ -399,7 +409,11 @@ impl FrameWalker {
         if !std::mem::take(&mut self.goaway_complete) {
             return None;
         }
-        ReceivedGoAway::parse(&std::mem::take(&mut self.goaway))
+        let completed = usize::from(std::mem::take(&mut self.completed_len));
+        let goaway = ReceivedGoAway::parse(self.goaway.get(..completed).unwrap_or_default());
+        // A GOAWAY still being received stays, alone.
+        self.goaway.drain(..completed);
+        goaway
     }
 }
 
@@ -567,6 +581,41 @@ pub(crate) mod tests {
             walker.take_goaway().unwrap().debug_data,
             Bytes::from_static(b"first")
         );
+    }
+
+    /// A GOAWAY arriving whole stays captured while the next one is cut
+    /// short, and is replaced once that one completes (found by the
+    /// frame_walker fuzz target: the second one's start dropped the first).
+    #[test]
+    fn a_whole_goaway_survives_a_partial_one_behind_it() {
+        let mut stream = Vec::new();
+        encode_goaway(1, 0, b"first", &mut stream);
+        let first_end = stream.len();
+        encode_goaway(3, 2, b"second", &mut stream);
+        let mut walker = FrameWalker::new();
+        walker.advance(&stream[..first_end + 9 + 3]);
+        let g = walker.take_goaway().unwrap();
+        assert_eq!(
+            (g.last_stream_id, g.debug_data),
+            (1, Bytes::from_static(b"first"))
+        );
+        walker.advance(&stream[first_end + 9 + 3..]);
+        let g = walker.take_goaway().unwrap();
+        assert_eq!(
+            (g.last_stream_id, g.debug_data),
+            (3, Bytes::from_static(b"second"))
+        );
+
+        let mut walker = FrameWalker::new();
+        walker.advance(&stream[..first_end + 9 + 3]);
+        walker.advance(&stream[first_end + 9 + 3..]);
+        let g = walker.take_goaway().unwrap();
+        assert_eq!(
+            g.debug_data,
+            Bytes::from_static(b"second"),
+            "the last one whole"
+        );
+        assert!(walker.take_goaway().is_none());
     }
 
     /// Every connection holds two walkers for as long as it lives.
