@@ -30,10 +30,10 @@ not run. Only the Python standard library is used; the server needs
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,6 +43,11 @@ INTEROP = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(INTEROP)
 PYTHON = os.path.join(INTEROP, ".venv", "bin", "python")
 SERVER = os.path.join(INTEROP, "peers", "python", "bookstore_server.py")
+
+# Ports, start-up waits and stopping by PID: the matrix runner's helpers.
+_spec = importlib.util.spec_from_file_location("peer_matrix", os.path.join(INTEROP, "run-peer-matrix.py"))
+matrix = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(matrix)
 
 # Runtime -> the cargo feature flags of `cargo run --example bookstore ...`.
 RUNTIMES = {
@@ -87,36 +92,6 @@ def build(runtime, bindir):
     return copy, None
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_accepting(proc, port, timeout_s):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return "server exited with code %d before accepting" % proc.returncode
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return None
-        except OSError:
-            time.sleep(0.1)
-    return "server did not accept on 127.0.0.1:%d within %ds" % (port, timeout_s)
-
-
-def stop(proc):
-    """Ends a process this script started, by its PID: SIGTERM, then SIGKILL."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-
-
 def read(path):
     with open(path, errors="replace") as f:
         return f.read()
@@ -128,7 +103,7 @@ def indented(text):
 
 def run_one(runtime, binary, logdir, timeout_s):
     """Runs the client of `runtime` against a fresh server; returns a problem or None."""
-    port = free_port()
+    port = matrix.free_port()
     server_log_path = os.path.join(logdir, "bookstore-%s.server.log" % runtime)
     client_log_path = os.path.join(logdir, "bookstore-%s.client.log" % runtime)
     with open(server_log_path, "w") as server_log:
@@ -139,7 +114,7 @@ def run_one(runtime, binary, logdir, timeout_s):
             return "cannot start the server: %s" % err
     problem = None
     try:
-        problem = wait_until_accepting(server, port, SERVER_START_TIMEOUT_S)
+        problem = matrix.wait_until_accepting(server, port, SERVER_START_TIMEOUT_S)
         if problem:
             return problem
         command = [binary, "--client", "--addr", "127.0.0.1:%d" % port]
@@ -156,7 +131,7 @@ def run_one(runtime, binary, logdir, timeout_s):
             except subprocess.TimeoutExpired:
                 code = None
             finally:
-                stop(client)
+                matrix.stop(client)
         elapsed = time.monotonic() - started
         if code is None:
             problem = "the client did not finish within %ds (killed)" % timeout_s
@@ -166,7 +141,7 @@ def run_one(runtime, binary, logdir, timeout_s):
             print("PASS %s (%.1fs)" % (runtime, elapsed), flush=True)
         return problem
     finally:
-        stop(server)
+        matrix.stop(server)
         if problem:
             print("FAIL %s: %s" % (runtime, problem))
             if os.path.exists(client_log_path):
